@@ -1,0 +1,1 @@
+"""PowerVerse cli layer."""

@@ -1,0 +1,1 @@
+"""PowerVerse consensus layer."""

@@ -1,0 +1,1 @@
+"""PowerVerse p2p layer."""
