@@ -1,0 +1,354 @@
+"""The chain: py-evm (Prague rules) over the persistent store, with block building and queries.
+
+Blocks use the Ethereum header, so `parentHash`, `timestamp` and
+`transactionsRoot` are the whitepaper's PrevHash, Timestamp and TxRoot. The fee
+recipient (`coinbase`) is the block's proposer. Each block is committed in one
+atomic store transaction (see `store.py`), so a killed node restarts at the last
+whole block.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import rlp
+from eth import constants
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+)
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
+from eth.exceptions import HeaderNotFound, TransactionNotFound as EvmTxNotFound
+from eth.vm.forks.prague import PragueVM
+from eth_typing import Address, Hash32
+from eth_utils import ValidationError
+
+from powerverse.chain.exceptions import (
+    BlockNotFound,
+    GenesisError,
+    TransactionNotFound,
+)
+from powerverse.chain.genesis import Genesis
+from powerverse.chain.store import BufferedStore, LmdbStore
+
+if TYPE_CHECKING:
+    from powerverse.chain.txpool import PooledTx
+
+log = logging.getLogger(__name__)
+
+_GENESIS_KEY = b"pv:genesis-hash"
+_RECEIPTS_PREFIX = b"pv:receipts:"
+_BLOCK_META_PREFIX = b"pv:blockmeta:"
+
+
+class PowerVerseVM(PragueVM):  # type: ignore[misc]
+    """Prague rules; proof-of-stake, so no block reward from the EVM (rewards come later)."""
+
+
+def _chain_class(chain_id: int) -> type[MiningChain]:
+    return cast(
+        "type[MiningChain]",
+        MiningChain.configure(
+            __name__="PowerVerseChain",
+            vm_configuration=((constants.GENESIS_BLOCK_NUMBER, PowerVerseVM),),
+            chain_id=chain_id,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class BuiltBlock:
+    """A block just committed, with its receipts and what the builder rejected."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    senders: tuple[bytes, ...]
+    rejected: tuple[tuple[PooledTx, str], ...]
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """An unsigned message for eth_call / eth_estimateGas."""
+
+    sender: bytes = b"\x00" * 20
+    to: bytes | None = None
+    gas: int | None = None
+    gas_price: int = 0
+    value: int = 0
+    data: bytes = b""
+
+
+def genesis_params(genesis: Genesis) -> dict[str, Any]:
+    """py-evm header parameters of block 0."""
+    return {
+        "timestamp": genesis.timestamp,
+        "gas_limit": genesis.gas_limit,
+        "extra_data": genesis.extra_data,
+        "difficulty": 0,
+        "base_fee_per_gas": genesis.base_fee,
+        "coinbase": constants.ZERO_ADDRESS,
+        "nonce": b"\x00" * 8,
+    }
+
+
+def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
+    """py-evm state dict of block 0."""
+    return {
+        Address(addr): {
+            "balance": acct.balance,
+            "nonce": acct.nonce,
+            "code": acct.code,
+            "storage": dict(acct.storage),
+        }
+        for addr, acct in genesis.alloc.items()
+    }
+
+
+def genesis_hash(genesis: Genesis) -> bytes:
+    """The hash block 0 of `genesis` has (computed in memory)."""
+    chain = _chain_class(genesis.chain_id).from_genesis(
+        AtomicDB(MemoryDB()), genesis_params(genesis), genesis_state(genesis)
+    )
+    return bytes(chain.get_canonical_head().hash)
+
+
+class Blockchain:
+    """One chain over one data directory: build and commit blocks, answer queries."""
+
+    def __init__(self, store: LmdbStore, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.store = store
+        self.db = BufferedStore(store)
+        self._atomic = AtomicDB(self.db)
+        chain_class = _chain_class(genesis.chain_id)
+        stored = store.get(_GENESIS_KEY)
+        if stored is None:
+            self.chain = chain_class.from_genesis(
+                self._atomic, genesis_params(genesis), genesis_state(genesis)
+            )
+            self.db.set(_GENESIS_KEY, bytes(self.chain.get_canonical_head().hash))
+            self.db.commit()
+            log.info("initialized a new chain with id %d", genesis.chain_id)
+        else:
+            expected = genesis_hash(genesis)
+            if stored != expected:
+                raise GenesisError(
+                    f"the data directory holds a chain with genesis 0x{stored.hex()}, "
+                    f"but the given genesis hashes to 0x{expected.hex()}; "
+                    "use another --data-dir or the genesis this chain was made with"
+                )
+            self.chain = chain_class(self._atomic)
+        self.genesis_hash = bytes(self.chain.chaindb.get_canonical_block_hash(0))
+
+    # ---------------------------------------------------------------- head and blocks
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        """The canonical head header."""
+        return self.chain.get_canonical_head()
+
+    @property
+    def height(self) -> int:
+        """The number of the head block."""
+        return int(self.head.block_number)
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI:
+        """Canonical header at `number`."""
+        try:
+            return self.chain.get_canonical_block_header_by_number(number)
+        except HeaderNotFound:
+            raise BlockNotFound(f"no block with number {number}") from None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        """Header with that hash (canonical or not)."""
+        try:
+            return self.chain.get_block_header_by_hash(Hash32(block_hash))
+        except HeaderNotFound:
+            raise BlockNotFound(f"no block with hash 0x{block_hash.hex()}") from None
+
+    def is_canonical(self, header: BlockHeaderAPI) -> bool:
+        """Whether `header` is on the canonical chain."""
+        try:
+            return bool(
+                self.chain.chaindb.get_canonical_block_hash(header.block_number) == header.hash
+            )
+        except HeaderNotFound:
+            return False
+
+    def block_by_header(self, header: BlockHeaderAPI) -> BlockAPI:
+        """The whole block of a header."""
+        vm_class = self.chain.get_vm_class_for_block_number(header.block_number)
+        return cast(BlockAPI, vm_class.get_block_class().from_header(header, self.chain.chaindb))
+
+    def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        """The receipts of a block, in transaction order."""
+        raw = self.store.get(_RECEIPTS_PREFIX + bytes(header.hash))
+        if raw is None:
+            return ()
+        vm_class = self.chain.get_vm_class_for_block_number(header.block_number)
+        decoder = vm_class.get_receipt_builder()
+        return tuple(decoder.decode(item) for item in rlp.decode(raw))
+
+    def senders(self, header: BlockHeaderAPI) -> tuple[bytes, ...]:
+        """The senders of a block's transactions, in order (stored, not recovered)."""
+        raw = self.store.get(_BLOCK_META_PREFIX + bytes(header.hash))
+        if raw is None:
+            return ()
+        return tuple(rlp.decode(raw))
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int]:
+        """(block number, index) of a canonical transaction."""
+        try:
+            number, index = self.chain.chaindb.get_transaction_index(Hash32(tx_hash))
+        except EvmTxNotFound:
+            raise TransactionNotFound(f"no transaction 0x{tx_hash.hex()}") from None
+        return int(number), int(index)
+
+    # ---------------------------------------------------------------- state
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after block `header` (read-only use)."""
+        return self.chain.get_vm(header).state
+
+    def get_balance(self, address: bytes, header: BlockHeaderAPI | None = None) -> int:
+        """Balance in wei."""
+        return int(self.state_at(header or self.head).get_balance(Address(address)))
+
+    def get_nonce(self, address: bytes, header: BlockHeaderAPI | None = None) -> int:
+        """Account nonce."""
+        return int(self.state_at(header or self.head).get_nonce(Address(address)))
+
+    # ---------------------------------------------------------------- block building
+
+    def build_block(
+        self,
+        candidates: Iterable[PooledTx],
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes = b"\x00" * 32,
+        extra_data: bytes = b"",
+    ) -> BuiltBlock:
+        """Apply as many candidates as fit, then finalize, persist and commit one block."""
+        parent = self.head
+        if timestamp <= parent.timestamp:
+            timestamp = parent.timestamp + 1
+        header = self.chain.create_header_from_parent(
+            parent,
+            timestamp=timestamp,
+            coinbase=Address(coinbase),
+            mix_hash=Hash32(mix_hash),
+            extra_data=extra_data,
+        )
+        vm = self.chain.get_vm(header)
+        txs: list[SignedTransactionAPI] = []
+        senders: list[bytes] = []
+        receipts: list[ReceiptAPI] = []
+        rejected: list[tuple[PooledTx, str]] = []
+        skipped: set[bytes] = set()
+        try:
+            for ptx in candidates:
+                if ptx.sender in skipped:
+                    continue
+                if header.gas_used + ptx.tx.gas > header.gas_limit:
+                    skipped.add(ptx.sender)
+                    if header.gas_limit - header.gas_used < 21_000:
+                        break
+                    continue
+                snapshot = vm.state.snapshot()
+                try:
+                    receipt, _computation = vm.apply_transaction(header, ptx.tx)
+                except ValidationError as exc:
+                    vm.state.revert(snapshot)
+                    rejected.append((ptx, str(exc)))
+                    skipped.add(ptx.sender)
+                    continue
+                header = vm.add_receipt_to_header(header, receipt)
+                txs.append(ptx.tx)
+                senders.append(ptx.sender)
+                receipts.append(receipt)
+            block = vm.set_block_transactions_and_withdrawals(
+                vm.get_block(), header, txs, receipts, withdrawals=None
+            )
+            mined = vm.mine_block(block).block
+            self.chain.persist_block(mined, perform_validation=False)
+            self.db.set(
+                _RECEIPTS_PREFIX + bytes(mined.hash), rlp.encode([r.encode() for r in receipts])
+            )
+            self.db.set(_BLOCK_META_PREFIX + bytes(mined.hash), rlp.encode(senders))
+            self.db.commit()
+        except BaseException:
+            self.db.discard()
+            raise
+        self.chain.header = self.chain.create_header_from_parent(mined.header)
+        return BuiltBlock(mined, tuple(receipts), tuple(senders), tuple(rejected))
+
+    def rewind_to(self, number: int) -> None:
+        """Make block `number` the head again (dev-mode snapshots only)."""
+        target = self.header_by_number(number)
+        head = self.head
+        try:
+            chaindb = self.chain.chaindb
+            for n in range(head.block_number, number, -1):
+                h = self.header_by_number(n)
+                for tx_hash in chaindb.get_block_transaction_hashes(h):
+                    chaindb._remove_transaction_from_canonical_chain(self.db, tx_hash)
+                self.db.delete(chaindb_number_key(n))
+            self.db.set(b"v1:canonical_head_hash", bytes(target.hash))
+            self.db.commit()
+        except BaseException:
+            self.db.discard()
+            raise
+        self.chain.header = self.chain.create_header_from_parent(target)
+
+    # ---------------------------------------------------------------- execution without a block
+
+    def _message(self, req: CallRequest, header: BlockHeaderAPI, gas: int) -> SignedTransactionAPI:
+        from eth.vm.spoof import SpoofTransaction
+
+        vm = self.chain.get_vm(header)
+        nonce = vm.state.get_nonce(Address(req.sender))
+        unsigned = vm.create_unsigned_transaction(
+            nonce=nonce,
+            gas_price=req.gas_price,
+            gas=gas,
+            to=Address(req.to) if req.to is not None else constants.CREATE_CONTRACT_ADDRESS,
+            value=req.value,
+            data=req.data,
+        )
+        return cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=Address(req.sender)))
+
+    def execute_call(self, req: CallRequest, header: BlockHeaderAPI) -> ComputationAPI:
+        """Run a message on top of the state after `header`, discarding every change."""
+        gas = req.gas if req.gas is not None else header.gas_limit
+        tx = self._message(req, header, gas)
+        vm = self.chain.get_vm(header)
+        with vm.in_costless_state() as state:
+            return state.costless_execute_transaction(tx)
+
+    def close(self) -> None:
+        """Release the store."""
+        self.db.discard()
+        self.store.close()
+
+
+def chaindb_number_key(number: int) -> bytes:
+    """py-evm's canonical number -> hash lookup key."""
+    from eth.db.schema import SchemaV1
+
+    return bytes(SchemaV1.make_block_number_to_hash_lookup_key(number))
+
+
+def transactions_of(block: BlockAPI) -> Sequence[SignedTransactionAPI]:
+    """The transactions of a block."""
+    return cast(Sequence[SignedTransactionAPI], block.transactions)

@@ -1,0 +1,55 @@
+"""Errors of the chain layer.
+
+    ChainError
+    ├── StoreError
+    │   └── DataDirLocked
+    ├── GenesisError
+    ├── BlockNotFound
+    ├── TransactionNotFound
+    ├── ExecutionError
+    │   └── Reverted              (carries the revert data)
+    └── DevModeOnly
+"""
+
+from __future__ import annotations
+
+
+class ChainError(Exception):
+    """Base class of every chain-layer error."""
+
+
+class StoreError(ChainError):
+    """The persistent store could not be opened or written."""
+
+
+class DataDirLocked(StoreError):
+    """Another process holds the data directory."""
+
+
+class GenesisError(ChainError):
+    """A genesis file is malformed or does not match the stored chain."""
+
+
+class BlockNotFound(ChainError):
+    """No block with that number or hash."""
+
+
+class TransactionNotFound(ChainError):
+    """No transaction with that hash."""
+
+
+class ExecutionError(ChainError):
+    """A call or gas estimate could not be executed."""
+
+
+class Reverted(ExecutionError):
+    """Execution reverted; `data` holds the revert bytes (maybe an ABI-encoded error)."""
+
+    def __init__(self, data: bytes, reason: str | None = None) -> None:
+        super().__init__(reason or "execution reverted")
+        self.data = data
+        self.reason = reason
+
+
+class DevModeOnly(ChainError):
+    """A development-only operation was asked of a non-dev chain."""

@@ -1,0 +1,270 @@
+"""Genesis: chain id, start time, gas limit, allocations, consensus parameters, validators.
+
+The genesis file is JSON. Numbers may be JSON integers, decimal strings or
+0x-hex strings; byte strings are 0x-hex. Example::
+
+    {
+      "chainId": 31337,
+      "timestamp": 1767225600,
+      "gasLimit": 30000000,
+      "baseFeePerGas": 1000000000,
+      "extraData": "0x",
+      "alloc": {"0xf39f...": {"balance": "10000000000000000000000"}},
+      "validators": [{"address": "0x...", "consensusKey": "0x<32 bytes>", "stake": "1000"}],
+      "consensus": {"tauProposer": 20, "tauCommittee": 2000, ...}
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+
+from powerverse.chain.exceptions import GenesisError
+
+PVC = 10**18
+"""One PowerVerse Coin in wei (18 decimals)."""
+
+TOTAL_SUPPLY_PVC = 1_400_000_000
+DEV_CHAIN_ID = 31337
+DEV_BALANCE = 10_000 * PVC
+DEFAULT_GAS_LIMIT = 30_000_000
+DEFAULT_BASE_FEE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Account:
+    """A genesis allocation."""
+
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Validator:
+    """A genesis validator: account address (fee recipient), ed25519 consensus key, stake."""
+
+    address: bytes
+    consensus_key: bytes
+    stake: int
+
+
+@dataclass(frozen=True)
+class ConsensusParams:
+    """Agreement parameters; read by the consensus layer."""
+
+    tau_proposer: int = 20
+    tau_committee: int = 2000
+    threshold_numerator: int = 2
+    threshold_denominator: int = 3
+    step_timeout_ms: int = 1000
+    lookback: int = 2
+    stake_unit_wei: int = PVC
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """Everything needed to build block 0 and start the chain."""
+
+    chain_id: int
+    timestamp: int
+    gas_limit: int = DEFAULT_GAS_LIMIT
+    base_fee: int = DEFAULT_BASE_FEE
+    extra_data: bytes = b""
+    alloc: dict[bytes, Account] = field(default_factory=dict)
+    validators: tuple[Validator, ...] = ()
+    consensus: ConsensusParams = ConsensusParams()
+
+    def with_timestamp(self, timestamp: int) -> Genesis:
+        """A copy starting at another time."""
+        return replace(self, timestamp=timestamp)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document of this genesis."""
+        return {
+            "chainId": self.chain_id,
+            "timestamp": self.timestamp,
+            "gasLimit": self.gas_limit,
+            "baseFeePerGas": self.base_fee,
+            "extraData": "0x" + self.extra_data.hex(),
+            "alloc": {
+                to_checksum_address(addr): _account_json(acct)
+                for addr, acct in sorted(self.alloc.items())
+            },
+            "validators": [
+                {
+                    "address": to_checksum_address(v.address),
+                    "consensusKey": "0x" + v.consensus_key.hex(),
+                    "stake": str(v.stake),
+                }
+                for v in self.validators
+            ],
+            "consensus": {
+                "tauProposer": self.consensus.tau_proposer,
+                "tauCommittee": self.consensus.tau_committee,
+                "thresholdNumerator": self.consensus.threshold_numerator,
+                "thresholdDenominator": self.consensus.threshold_denominator,
+                "stepTimeoutMs": self.consensus.step_timeout_ms,
+                "lookback": self.consensus.lookback,
+                "stakeUnitWei": str(self.consensus.stake_unit_wei),
+            },
+        }
+
+    def dump(self, path: Path) -> None:
+        """Write the genesis file."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def _account_json(acct: Account) -> dict[str, Any]:
+    out: dict[str, Any] = {"balance": str(acct.balance)}
+    if acct.nonce:
+        out["nonce"] = acct.nonce
+    if acct.code:
+        out["code"] = "0x" + acct.code.hex()
+    if acct.storage:
+        out["storage"] = {hex(k): hex(v) for k, v in sorted(acct.storage.items())}
+    return out
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise GenesisError(f"{what}: expected a number, got a boolean")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            raise GenesisError(f"{what}: {value!r} is not a number") from None
+    else:
+        raise GenesisError(f"{what}: expected a number, got {type(value).__name__}")
+    if result < 0:
+        raise GenesisError(f"{what}: must not be negative")
+    return result
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise GenesisError(f"{what}: expected a 0x-prefixed hex string")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise GenesisError(f"{what}: {value!r} is not valid hex") from None
+
+
+def _address(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise GenesisError(f"{what}: {value!r} is not an address")
+    return bytes(to_canonical_address(value))
+
+
+def parse_genesis(doc: Any) -> Genesis:
+    """Validate a genesis JSON document and build a `Genesis`."""
+    if not isinstance(doc, dict):
+        raise GenesisError("the genesis must be a JSON object")
+    for required in ("chainId", "timestamp"):
+        if required not in doc:
+            raise GenesisError(f"the genesis lacks {required!r}")
+    chain_id = _int(doc["chainId"], "chainId")
+    if not 0 < chain_id < 2**64:
+        raise GenesisError("chainId must be between 1 and 2^64-1")
+    alloc_doc = doc.get("alloc", {})
+    if not isinstance(alloc_doc, dict):
+        raise GenesisError("alloc must be an object of address -> account")
+    alloc: dict[bytes, Account] = {}
+    for key, acct in alloc_doc.items():
+        addr = _address(key, f"alloc key {key}")
+        if not isinstance(acct, dict):
+            raise GenesisError(f"alloc[{key}] must be an object")
+        storage_doc = acct.get("storage", {})
+        if not isinstance(storage_doc, dict):
+            raise GenesisError(f"alloc[{key}].storage must be an object")
+        alloc[addr] = Account(
+            balance=_int(acct.get("balance", 0), f"alloc[{key}].balance"),
+            nonce=_int(acct.get("nonce", 0), f"alloc[{key}].nonce"),
+            code=_bytes(acct.get("code", "0x"), f"alloc[{key}].code"),
+            storage={
+                _int(k, f"alloc[{key}].storage key"): _int(v, f"alloc[{key}].storage[{k}]")
+                for k, v in storage_doc.items()
+            },
+        )
+    validators_doc = doc.get("validators", [])
+    if not isinstance(validators_doc, list):
+        raise GenesisError("validators must be a list")
+    validators = []
+    for i, v in enumerate(validators_doc):
+        if not isinstance(v, dict):
+            raise GenesisError(f"validators[{i}] must be an object")
+        ckey = _bytes(v.get("consensusKey"), f"validators[{i}].consensusKey")
+        if len(ckey) != 32:
+            raise GenesisError(f"validators[{i}].consensusKey must be 32 bytes (ed25519)")
+        validators.append(
+            Validator(
+                address=_address(v.get("address"), f"validators[{i}].address"),
+                consensus_key=ckey,
+                stake=_int(v.get("stake", 0), f"validators[{i}].stake"),
+            )
+        )
+    cdoc = doc.get("consensus", {})
+    if not isinstance(cdoc, dict):
+        raise GenesisError("consensus must be an object")
+    defaults = ConsensusParams()
+    consensus = ConsensusParams(
+        tau_proposer=_int(cdoc.get("tauProposer", defaults.tau_proposer), "tauProposer"),
+        tau_committee=_int(cdoc.get("tauCommittee", defaults.tau_committee), "tauCommittee"),
+        threshold_numerator=_int(
+            cdoc.get("thresholdNumerator", defaults.threshold_numerator), "thresholdNumerator"
+        ),
+        threshold_denominator=_int(
+            cdoc.get("thresholdDenominator", defaults.threshold_denominator),
+            "thresholdDenominator",
+        ),
+        step_timeout_ms=_int(cdoc.get("stepTimeoutMs", defaults.step_timeout_ms), "stepTimeoutMs"),
+        lookback=_int(cdoc.get("lookback", defaults.lookback), "lookback"),
+        stake_unit_wei=_int(cdoc.get("stakeUnitWei", defaults.stake_unit_wei), "stakeUnitWei"),
+    )
+    gas_limit = _int(doc.get("gasLimit", DEFAULT_GAS_LIMIT), "gasLimit")
+    if gas_limit < 5000:
+        raise GenesisError("gasLimit must be at least 5000")
+    extra = _bytes(doc.get("extraData", "0x"), "extraData")
+    if len(extra) > 32:
+        raise GenesisError("extraData is capped at 32 bytes")
+    return Genesis(
+        chain_id=chain_id,
+        timestamp=_int(doc["timestamp"], "timestamp"),
+        gas_limit=gas_limit,
+        base_fee=_int(doc.get("baseFeePerGas", DEFAULT_BASE_FEE), "baseFeePerGas"),
+        extra_data=extra,
+        alloc=alloc,
+        validators=tuple(validators),
+        consensus=consensus,
+    )
+
+
+def load_genesis(path: Path) -> Genesis:
+    """Read and validate a genesis file."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GenesisError(f"genesis file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise GenesisError(f"genesis file {path} is not valid JSON: {exc}") from None
+    return parse_genesis(doc)
+
+
+def dev_genesis(
+    timestamp: int, accounts: list[bytes], validator: Validator | None = None
+) -> Genesis:
+    """The dev chain: chain id 31337, each of `accounts` funded with 10,000 PVC."""
+    return Genesis(
+        chain_id=DEV_CHAIN_ID,
+        timestamp=timestamp,
+        alloc={addr: Account(balance=DEV_BALANCE) for addr in accounts},
+        validators=(validator,) if validator else (),
+    )

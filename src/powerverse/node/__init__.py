@@ -1,0 +1,1 @@
+"""The node: chain, transaction pool, block production and RPC, put together."""

@@ -1,0 +1,236 @@
+"""The running node: chain + transaction pool + block production, and events for RPC.
+
+Block production sits behind `BlockProducer`, so the dev producer here (a block
+as soon as transactions are pending, or every `--block-time` seconds) and the
+consensus engine of a validator network plug in the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from eth.abc import BlockHeaderAPI, StateAPI
+from eth_typing import Address
+
+from powerverse.chain.blockchain import Blockchain, BuiltBlock
+from powerverse.chain.devtime import BlockTime
+from powerverse.chain.exceptions import BlockNotFound, DevModeOnly
+from powerverse.chain.txpool import PooledTx, TxPool
+
+log = logging.getLogger(__name__)
+
+BlockListener = Callable[[BuiltBlock], Awaitable[None]]
+PendingListener = Callable[[PooledTx], None]
+
+
+class HeadState:
+    """Nonce and balance reads against the head state (the pool's `StateView`)."""
+
+    def __init__(self, state: StateAPI) -> None:
+        self._state = state
+
+    def get_nonce(self, address: bytes) -> int:
+        """Account nonce at the head."""
+        return int(self._state.get_nonce(Address(address)))
+
+    def get_balance(self, address: bytes) -> int:
+        """Balance at the head."""
+        return int(self._state.get_balance(Address(address)))
+
+
+@dataclass
+class _Snapshot:
+    height: int
+    offset: int
+    pinned_next: int | None
+
+
+class BlockProducer(Protocol):
+    """Decides when blocks are made; runs as a task of the node."""
+
+    async def run(self, node: Node) -> None:
+        """Produce blocks until cancelled."""
+        ...
+
+
+@dataclass
+class Node:
+    """Chain, pool and block production; the RPC layer reads and drives it."""
+
+    chain: Blockchain
+    pool: TxPool
+    block_time: BlockTime
+    coinbase: bytes
+    dev: bool = False
+    block_listeners: list[BlockListener] = field(default_factory=list)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _head_state: HeadState | None = None
+    _next_base_fee: int | None = None
+    _snapshots: dict[int, _Snapshot] = field(default_factory=dict)
+    _snapshot_seq: int = 0
+    _build_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    # ---------------------------------------------------------------- reads
+
+    def head_state(self) -> HeadState:
+        """State view at the head, cached until the next block."""
+        if self._head_state is None:
+            self._head_state = HeadState(self.chain.state_at(self.chain.head))
+        return self._head_state
+
+    def next_base_fee(self) -> int:
+        """Base fee of the next block (EIP-1559)."""
+        if self._next_base_fee is None:
+            header = self.chain.chain.create_header_from_parent(self.chain.head)
+            self._next_base_fee = int(header.base_fee_per_gas)
+        return self._next_base_fee
+
+    def peer_count(self) -> int:
+        """Connected peers (a single dev node has none)."""
+        return 0
+
+    def pending_nonce(self, address: bytes) -> int:
+        """Next nonce for `address`, counting its pending pool transactions."""
+        return self.pool.pending_nonce(address, self.head_state())
+
+    # ---------------------------------------------------------------- writes
+
+    def submit_raw(self, raw: bytes) -> PooledTx:
+        """Validate and pool a signed transaction, then wake the producer."""
+        ptx = self.pool.add_raw(
+            raw,
+            self.head_state(),
+            base_fee=self.next_base_fee(),
+            block_gas_limit=int(self.chain.head.gas_limit),
+        )
+        self._wake.set()
+        return ptx
+
+    async def build_block(self, *, timestamp: int | None = None) -> BuiltBlock:
+        """Make one block from the pool now (dev: evm_mine, producers)."""
+        async with self._build_lock:
+            head = self.chain.head
+            if timestamp is None:
+                timestamp = self.block_time.next_timestamp(int(head.timestamp))
+            built = self.chain.build_block(
+                self.pool.select(self.next_base_fee()),
+                timestamp=timestamp,
+                coinbase=self.coinbase,
+            )
+            self.block_time.block_committed()
+            self._after_new_head(built)
+        for ptx, reason in built.rejected:
+            log.info("dropped transaction 0x%s: %s", ptx.hash.hex(), reason)
+        log.info(
+            "block %d: %d txs, gas %d, hash 0x%s",
+            built.block.number,
+            len(built.block.transactions),
+            built.block.header.gas_used,
+            bytes(built.block.hash).hex()[:16],
+        )
+        for listener in list(self.block_listeners):
+            try:
+                await listener(built)
+            except Exception:
+                log.exception("a block listener failed")
+        return built
+
+    def _after_new_head(self, built: BuiltBlock | None) -> None:
+        self._head_state = None
+        self._next_base_fee = None
+        if built is not None:
+            for ptx, _reason in built.rejected:
+                self.pool.remove(ptx.hash)
+        self.pool.on_new_head(self.head_state(), base_fee=self.next_base_fee())
+
+    def has_work(self) -> bool:
+        """Whether some pooled transaction could go into the next block."""
+        return bool(self.pool.status()[0])
+
+    async def wait_for_work(self, timeout: float | None) -> None:
+        """Sleep until a transaction arrives or `timeout` passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+    # ---------------------------------------------------------------- dev-mode controls
+
+    def _require_dev(self, method: str) -> None:
+        if not self.dev:
+            raise DevModeOnly(f"{method} is only available on a dev chain (pv node --dev)")
+
+    def increase_time(self, seconds: int) -> int:
+        """evm_increaseTime: move chain time forward; returns the total offset."""
+        self._require_dev("evm_increaseTime")
+        return self.block_time.increase(seconds)
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """evm_setNextBlockTimestamp."""
+        self._require_dev("evm_setNextBlockTimestamp")
+        self.block_time.pin_next(timestamp, int(self.chain.head.timestamp))
+
+    async def mine(self, timestamp: int | None = None) -> BuiltBlock:
+        """evm_mine: one block now, optionally at a given timestamp."""
+        self._require_dev("evm_mine")
+        if timestamp is not None:
+            self.block_time.pin_next(timestamp, int(self.chain.head.timestamp))
+        return await self.build_block()
+
+    def snapshot(self) -> int:
+        """evm_snapshot: remember the head and chain time; returns an id."""
+        self._require_dev("evm_snapshot")
+        self._snapshot_seq += 1
+        self._snapshots[self._snapshot_seq] = _Snapshot(
+            self.chain.height, self.block_time.offset, self.block_time.pinned_next
+        )
+        return self._snapshot_seq
+
+    async def revert(self, snapshot_id: int) -> bool:
+        """evm_revert: back to a snapshot (which is used up, with later ones)."""
+        self._require_dev("evm_revert")
+        snap = self._snapshots.get(snapshot_id)
+        if snap is None:
+            return False
+        async with self._build_lock:
+            for sid in [s for s in self._snapshots if s >= snapshot_id]:
+                del self._snapshots[sid]
+            self.chain.rewind_to(snap.height)
+            self.block_time.offset = snap.offset
+            self.block_time.pinned_next = snap.pinned_next
+            self.pool.clear()
+            self._after_new_head(None)
+        return True
+
+    def resolve_header(self, number: int) -> BlockHeaderAPI:
+        """Canonical header by number, with a clear error when past the head."""
+        if number > self.chain.height:
+            raise BlockNotFound(f"block {number} is beyond the head {self.chain.height}")
+        return self.chain.header_by_number(number)
+
+
+class DevProducer:
+    """Dev mode: a block as soon as transactions are pending; optionally one every interval."""
+
+    def __init__(self, interval: float | None = None) -> None:
+        self.interval = interval
+
+    async def run(self, node: Node) -> None:
+        """Produce blocks until cancelled."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            if self.interval is None:
+                await node.wait_for_work(None)
+                # Let requests already on the sockets land in this block too.
+                await asyncio.sleep(0)
+                if node.has_work():
+                    await node.build_block()
+            else:
+                await asyncio.sleep(max(0.0, last + self.interval - loop.time()))
+                last = loop.time()
+                await node.build_block()
