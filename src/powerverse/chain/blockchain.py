@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import rlp
@@ -27,14 +27,17 @@ from eth.abc import (
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
-from eth.exceptions import HeaderNotFound, TransactionNotFound as EvmTxNotFound
+from eth.exceptions import HeaderNotFound, Revert
+from eth.exceptions import TransactionNotFound as EvmTxNotFound
 from eth.vm.forks.prague import PragueVM
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from powerverse.chain.exceptions import (
     BlockNotFound,
+    ExecutionError,
     GenesisError,
+    Reverted,
     TransactionNotFound,
 )
 from powerverse.chain.genesis import Genesis
@@ -335,6 +338,37 @@ class Blockchain:
         vm = self.chain.get_vm(header)
         with vm.in_costless_state() as state:
             return state.costless_execute_transaction(tx)
+
+    def estimate_gas(self, req: CallRequest, header: BlockHeaderAPI) -> int:
+        """Smallest gas limit with which the message succeeds (binary search, as geth)."""
+        cap = req.gas if req.gas is not None else int(header.gas_limit)
+        first = self.execute_call(replace(req, gas=cap), header)
+        if first.is_error:
+            if isinstance(first.error, Revert):
+                raise Reverted(bytes(first.output))
+            raise ExecutionError(f"gas required exceeds allowance ({cap})")
+        intrinsic = int(self._message(req, header, cap).intrinsic_gas)
+        if first.get_gas_used() == 0 and first.get_gas_refund() == 0:
+            return intrinsic
+
+        def succeeds(gas: int) -> bool:
+            if gas < intrinsic:
+                return False
+            return not self.execute_call(replace(req, gas=gas), header).is_error
+
+        used = intrinsic + int(first.get_gas_used())
+        low, high = used - 1, cap
+        # Refunds and the 63/64 rule mean `used` may not be enough; try a close guess first.
+        guess = min(cap, used * 64 // 63 + 2300)
+        if succeeds(guess):
+            high = guess
+        while high - low > 1:
+            mid = (low + high) // 2
+            if succeeds(mid):
+                high = mid
+            else:
+                low = mid
+        return high
 
     def close(self) -> None:
         """Release the store."""

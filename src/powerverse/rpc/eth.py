@@ -12,12 +12,13 @@ from eth_utils import ValidationError, keccak
 
 from powerverse import __version__
 from powerverse.chain.blockchain import CallRequest
-from powerverse.chain.exceptions import BlockNotFound, DevModeOnly
+from powerverse.chain.exceptions import BlockNotFound, DevModeOnly, ExecutionError, Reverted
 from powerverse.chain.txpool_errors import TxPoolError
 from powerverse.node.service import Node
 from powerverse.rpc import params as p
 from powerverse.rpc.errors import (
     ExecutionReverted,
+    FilterNotFound,
     InvalidParams,
     LimitExceeded,
     MethodNotAllowed,
@@ -42,7 +43,10 @@ MAX_LOG_RANGE = 10_000
 MAX_LOG_RESULTS = 10_000
 MAX_FEE_HISTORY = 1024
 DEFAULT_PRIORITY_FEE = 1_000_000_000
-CLIENT_VERSION = f"PowerVerse/v{__version__}/{platform.system().lower()}-{platform.machine()}/python{platform.python_version()}"
+CLIENT_VERSION = (
+    f"PowerVerse/v{__version__}/{platform.system().lower()}-{platform.machine()}"
+    f"/python{platform.python_version()}"
+)
 
 
 def _revert_error(computation: ComputationAPI) -> RpcError:
@@ -104,10 +108,7 @@ class EthApi:
 
     def _call_request(self, obj: p.CallObject, header: BlockHeaderAPI) -> CallRequest:
         gas_cap = int(header.gas_limit)
-        if obj.gas is not None and obj.gas > gas_cap:
-            gas = gas_cap
-        else:
-            gas = obj.gas
+        gas = gas_cap if obj.gas is not None and obj.gas > gas_cap else obj.gas
         return CallRequest(
             sender=obj.sender or b"\x00" * 20,
             to=obj.to,
@@ -121,10 +122,7 @@ class EthApi:
         try:
             return self.chain.execute_call(req, header)
         except ValidationError as exc:
-            message = str(exc)
-            if "balance" in message.lower() or "funds" in message.lower():
-                raise ServerError("insufficient funds for gas * price + value") from None
-            raise ServerError(message) from None
+            raise _validation_error(exc) from None
 
     # ---------------------------------------------------------------- web3, net
 
@@ -297,25 +295,14 @@ class EthApi:
         obj = p.call_object(obj_raw)
         header = self._header(p.block_ref(ref if ref is not None else "latest"))
         req = self._call_request(obj, header)
-        cap = req.gas if req.gas is not None else int(header.gas_limit)
-        first = self._execute(_with_gas(req, cap), header)
-        if first.is_error:
-            if isinstance(first.error, Revert):
-                raise _revert_error(first)
-            raise ServerError(f"gas required exceeds allowance ({cap})")
-        used = int(first.get_gas_used())
-        # Refunds and the 63/64 rule mean `used` may not suffice; search upward from it.
-        low, high = used - 1, cap
-        guess = min(cap, used * 64 // 63 + 2300)
-        if not self._execute(_with_gas(req, guess), header).is_error:
-            high = guess
-        while high - low > 1:
-            mid = (low + high) // 2
-            if self._execute(_with_gas(req, mid), header).is_error:
-                low = mid
-            else:
-                high = mid
-        return hexq(high)
+        try:
+            return hexq(self.chain.estimate_gas(req, header))
+        except Reverted as exc:
+            raise ExecutionReverted(data=exc.data) from None
+        except ExecutionError as exc:
+            raise ServerError(str(exc)) from None
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
 
     async def eth_sendRawTransaction(self, params: Any, ctx: CallContext) -> str:
         (raw,) = p.params_list(params, ("data",), 1)
@@ -362,9 +349,7 @@ class EthApi:
             return None
         return hexq(len(self.chain.block_by_header(header).transactions))
 
-    async def eth_getBlockTransactionCountByHash(
-        self, params: Any, ctx: CallContext
-    ) -> str | None:
+    async def eth_getBlockTransactionCountByHash(self, params: Any, ctx: CallContext) -> str | None:
         (h,) = p.params_list(params, ("hash",), 1)
         header = self._maybe_header(p.hash32(h, "block hash"))
         if header is None:
@@ -395,9 +380,7 @@ class EthApi:
         self, params: Any, ctx: CallContext
     ) -> dict[str, Any] | None:
         h, idx = p.params_list(params, ("hash", "index"), 2)
-        return self._tx_at(
-            self._maybe_header(p.hash32(h, "block hash")), p.quantity(idx, "index")
-        )
+        return self._tx_at(self._maybe_header(p.hash32(h, "block hash")), p.quantity(idx, "index"))
 
     async def eth_getTransactionByHash(self, params: Any, ctx: CallContext) -> Any:
         (h,) = p.params_list(params, ("hash",), 1)
@@ -444,7 +427,7 @@ class EthApi:
     def query_logs(self, criteria: LogCriteria) -> list[dict[str, Any]]:
         """Logs matching `criteria`, scanning the block range with the bloom filter first."""
         if criteria.block_hash is not None:
-            header = self._maybe_header(criteria.block_hash)
+            header = self._maybe_header(bytes.fromhex(criteria.block_hash[2:]))
             if header is None:
                 raise ServerError("unknown block")
             headers = [header]
@@ -509,8 +492,10 @@ class EthApi:
         (fid,) = p.params_list(params, ("id",), 1)
         if not isinstance(fid, str):
             raise InvalidParams("filter id must be a string")
-        criteria = self.filters.get_log_criteria(fid)
-        return self.query_logs(criteria)
+        info = self.filters.get_filter(fid)
+        if info.criteria is None:
+            raise FilterNotFound()
+        return self.query_logs(info.criteria)
 
     async def eth_uninstallFilter(self, params: Any, ctx: CallContext) -> bool:
         (fid,) = p.params_list(params, ("id",), 1)
@@ -636,10 +621,11 @@ def tx_json_address(addr: bytes) -> str:
     return to_checksum_address(addr)
 
 
-def _with_gas(req: CallRequest, gas: int) -> CallRequest:
-    from dataclasses import replace
-
-    return replace(req, gas=gas)
+def _validation_error(exc: Exception) -> ServerError:
+    message = str(exc)
+    if "balance" in message.lower() or "funds" in message.lower():
+        return ServerError("insufficient funds for gas * price + value")
+    return ServerError(message)
 
 
 def _int_or_quantity(value: Any, what: str) -> int:

@@ -1,0 +1,51 @@
+"""Helpers shared by CLI commands: JSON output, errors with exit codes, RPC calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+err_console = Console(stderr=True)
+DEFAULT_RPC = "http://127.0.0.1:8545"
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+    """Print an error on stderr and exit with `code`."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def print_json(doc: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
+    """One JSON-RPC call; unreachable nodes and RPC errors end the command clearly."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    try:
+        response = httpx.post(url, json=body, timeout=timeout)
+    except httpx.HTTPError as exc:
+        fail(
+            f"cannot reach a node at {url} ({exc.__class__.__name__}); "
+            "is `pv node` running? Use --rpc to point elsewhere.",
+            EXIT_UNREACHABLE,
+        )
+    try:
+        doc = response.json()
+    except ValueError:
+        fail(f"{url} did not answer with JSON (HTTP {response.status_code})", EXIT_UNREACHABLE)
+    if "error" in doc:
+        err = doc["error"]
+        fail(f"{method} failed: {err.get('message')} (code {err.get('code')})")
+    return doc.get("result")

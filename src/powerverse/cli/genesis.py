@@ -1,0 +1,117 @@
+"""`pv genesis`: write genesis files and validator keys."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from powerverse.chain.exceptions import ChainError
+from powerverse.chain.genesis import PVC, Account, Genesis, Validator, dev_genesis, load_genesis
+from powerverse.cli.common import fail, print_json
+from powerverse.crypto.keys import dev_accounts, parse_address, to_checksum
+from powerverse.node.runner import dev_validator
+from powerverse.node.validator_key import ValidatorKey
+
+app = typer.Typer(help="Write genesis files and validator keys.", no_args_is_help=True)
+
+
+@app.command("dev")
+def dev(
+    out: Path = typer.Option(Path("genesis.json"), "--out", "-o", help="Where to write it."),
+    timestamp: int | None = typer.Option(None, "--timestamp", help="Genesis time (default now)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write the dev genesis: chain id 31337, the 20 test accounts with 10,000 PVC each."""
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    vkey = dev_validator()
+    genesis = dev_genesis(
+        timestamp if timestamp is not None else int(time.time()),
+        [a.address for a in dev_accounts()],
+        Validator(vkey.address, vkey.consensus.public_key, 1),
+    )
+    genesis.dump(out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("validator-key")
+def validator_key(
+    out: Path = typer.Option(..., "--out", "-o", help="Key file to create (mode 0600)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the public parts as JSON."),
+) -> None:
+    """Create a validator key file: an account key and an ed25519 consensus key."""
+    if out.exists():
+        fail(f"{out} exists; refusing to overwrite a key file")
+    key = ValidatorKey.generate()
+    key.save(out)
+    doc = {
+        "file": str(out),
+        "address": to_checksum(key.address),
+        "consensusPublicKey": "0x" + key.consensus.public_key.hex(),
+    }
+    if as_json:
+        print_json(doc)
+    else:
+        typer.echo(
+            f"wrote {out}\naddress {doc['address']}\nconsensus key {doc['consensusPublicKey']}"
+        )
+
+
+@app.command("init")
+def init(
+    validator_key: list[Path] = typer.Option(
+        ..., "--validator-key", help="Validator key file(s) to put in the validator set."
+    ),
+    chain_id: int = typer.Option(..., "--chain-id", help="Chain id (not 31337, which is dev)."),
+    alloc: list[str] = typer.Option(
+        [], "--alloc", help="ADDRESS=PVC funded at genesis; repeatable."
+    ),
+    out: Path = typer.Option(Path("genesis.json"), "--out", "-o"),
+    timestamp: int | None = typer.Option(None, "--timestamp", help="Genesis time (default now)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a genesis for a new chain with the given validators and allocations."""
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    if not 0 < chain_id < 2**64:
+        fail("--chain-id must be between 1 and 2^64-1")
+    accounts: dict[bytes, Account] = {}
+    for item in alloc:
+        addr_text, sep, amount = item.partition("=")
+        try:
+            addr = parse_address(addr_text)
+            pvc = int(amount)
+        except Exception:
+            fail(f"--alloc {item!r}: expected ADDRESS=PVC, e.g. 0xabc…=1000")
+        if not sep or pvc < 0:
+            fail(f"--alloc {item!r}: expected ADDRESS=PVC with a non-negative amount")
+        accounts[addr] = Account(balance=pvc * PVC)
+    validators = []
+    for path in validator_key:
+        try:
+            key = ValidatorKey.load(path)
+        except ChainError as exc:
+            fail(str(exc))
+        validators.append(Validator(key.address, key.consensus.public_key, 1))
+    genesis = Genesis(
+        chain_id=chain_id,
+        timestamp=timestamp if timestamp is not None else int(time.time()),
+        alloc=accounts,
+        validators=tuple(validators),
+    )
+    genesis.dump(out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("check")
+def check(path: Path = typer.Argument(..., help="Genesis file to validate.")) -> None:
+    """Validate a genesis file and print its hash."""
+    from powerverse.chain.blockchain import genesis_hash
+
+    try:
+        genesis = load_genesis(path)
+    except ChainError as exc:
+        fail(str(exc))
+    typer.echo(f"ok: chain id {genesis.chain_id}, genesis hash 0x{genesis_hash(genesis).hex()}")

@@ -1,0 +1,158 @@
+"""Start a node from its configuration: open the store, build the chain, serve RPC, make blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from powerverse.chain.blockchain import Blockchain, BuiltBlock
+from powerverse.chain.devtime import BlockTime, Clock, SystemClock
+from powerverse.chain.exceptions import GenesisError
+from powerverse.chain.genesis import Genesis, Validator, dev_genesis, load_genesis
+from powerverse.chain.store import LmdbStore
+from powerverse.chain.txpool import TxPool
+from powerverse.crypto.keys import dev_accounts
+from powerverse.node.service import BlockProducer, DevProducer, Node
+from powerverse.node.validator_key import ValidatorKey
+from powerverse.rpc.eth import EthApi
+from powerverse.rpc.filters import FilterManager
+from powerverse.rpc.format import block_logs_json, header_json
+from powerverse.rpc.server import RpcServer
+from powerverse.rpc.subscriptions import SubscriptionManager
+
+log = logging.getLogger(__name__)
+
+GENESIS_FILE = "genesis.json"
+
+
+@dataclass
+class NodeConfig:
+    """What `pv node` was asked to run."""
+
+    data_dir: Path | None = None
+    dev: bool = False
+    genesis_file: Path | None = None
+    validator_key: ValidatorKey | None = None
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    block_time: float | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def dev_validator() -> ValidatorKey:
+    """The dev chain's single validator (deterministic, so restarts keep the same chain)."""
+    return ValidatorKey.from_label("dev-validator-0")
+
+
+def resolve_genesis(config: NodeConfig, data_dir: Path) -> Genesis:
+    """The genesis to run: the stored one, the given file, or a fresh dev genesis."""
+    stored = data_dir / GENESIS_FILE
+    if config.genesis_file is not None:
+        genesis = load_genesis(config.genesis_file)
+        if stored.exists() and load_genesis(stored) != genesis:
+            raise GenesisError(
+                f"{config.genesis_file} differs from the genesis this data directory was "
+                f"started with ({stored}); use another --data-dir"
+            )
+        return genesis
+    if stored.exists():
+        return load_genesis(stored)
+    if not config.dev:
+        raise GenesisError("a non-dev node needs --genesis FILE")
+    vkey = config.validator_key or dev_validator()
+    return dev_genesis(
+        int(config.clock.time()),
+        [a.address for a in dev_accounts()],
+        Validator(vkey.address, vkey.consensus.public_key, 1),
+    )
+
+
+@dataclass
+class RunningNode:
+    """A started node: its parts and how to reach it."""
+
+    node: Node
+    server: RpcServer
+    data_dir: Path
+    tasks: list[asyncio.Task[None]]
+    temp_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        """http URL of the JSON-RPC server."""
+        return self.server.url.rstrip("/")
+
+    async def stop(self) -> None:
+        """Stop producing, stop serving, close the store."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.stop()
+        self.node.chain.close()
+        if self.temp_dir is not None:
+            self.temp_dir.cleanup()
+
+
+async def start_node(config: NodeConfig, producer: BlockProducer | None = None) -> RunningNode:
+    """Open (or create) the chain in the data directory and start serving."""
+    temp: tempfile.TemporaryDirectory[str] | None = None
+    if config.data_dir is None:
+        temp = tempfile.TemporaryDirectory(prefix="pv-dev-")
+        data_dir = Path(temp.name)
+    else:
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+    genesis = resolve_genesis(config, data_dir)
+    vkey = config.validator_key or (dev_validator() if config.dev else None)
+    if vkey is None:
+        raise GenesisError("a non-dev node needs --validator-key FILE")
+    if genesis.validators and vkey.consensus.public_key not in {
+        v.consensus_key for v in genesis.validators
+    }:
+        raise GenesisError(
+            "the validator key is not one of the genesis validators; "
+            "check --validator-key against the genesis file"
+        )
+    store = LmdbStore(data_dir)
+    try:
+        chain = Blockchain(store, genesis)
+    except BaseException:
+        store.close()
+        raise
+    stored = data_dir / GENESIS_FILE
+    if not stored.exists():
+        tmp = stored.with_suffix(".tmp")
+        tmp.write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
+        tmp.replace(stored)
+    pool = TxPool(chain_id=genesis.chain_id)
+    node = Node(
+        chain=chain,
+        pool=pool,
+        block_time=BlockTime(config.clock),
+        coinbase=vkey.address,
+        dev=config.dev,
+    )
+    node.pool.on_new_head(node.head_state(), base_fee=node.next_base_fee())
+    filters = FilterManager(clock=time.monotonic)
+    subs = SubscriptionManager()
+    api = EthApi(node, filters, subs)
+
+    async def publish(built: BuiltBlock) -> None:
+        logs = block_logs_json(built.block, built.receipts)
+        filters.on_new_block("0x" + bytes(built.block.hash).hex(), logs)
+        await subs.on_new_block(header_json(built.block.header), logs)
+
+    node.block_listeners.append(publish)
+    server = RpcServer(api.methods())
+    await server.start(config.rpc_host, config.rpc_port)
+    producer = producer or DevProducer(config.block_time)
+    task = asyncio.create_task(producer.run(node), name="block-producer")
+    return RunningNode(node=node, server=server, data_dir=data_dir, tasks=[task], temp_dir=temp)
