@@ -1,0 +1,106 @@
+"""Start, kill and restart real `pv node` processes for fault tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PV_BIN = REPO_ROOT / ".venv" / "bin" / "pv"
+
+
+def free_port() -> int:
+    """An unused loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RpcFailure(RuntimeError):
+    """A JSON-RPC call answered with an error."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error.get('code')}: {error.get('message')}")
+        self.error = error
+
+
+def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
+    """One JSON-RPC call; errors raise RpcFailure."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    reply = httpx.post(url, json=body, timeout=timeout).json()
+    if "error" in reply:
+        raise RpcFailure(reply["error"])
+    return reply["result"]
+
+
+@dataclass
+class NodeProcess:
+    """One `pv node --dev` over a data directory that outlives the process."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        """HTTP JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the current process logs."""
+        return self.data_dir.parent / f"{self.data_dir.name}-node-{self.starts}.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the process and wait until RPC answers."""
+        self.starts += 1
+        cmd = [str(PV_BIN), "node", "--dev", "--data-dir", str(self.data_dir)]
+        cmd += ["--rpc-port", str(self.port), *self.extra_args]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                rpc(self.url, "eth_chainId", timeout=2)
+                return
+            except (httpx.HTTPError, RpcFailure):
+                time.sleep(0.1)
+        raise RuntimeError(f"node did not answer within {timeout} s:\n{self.log()}")
+
+    def kill9(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Ctrl-C, then wait; kill if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        """The tail of the current log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
+        except OSError:
+            return "<no log>"
