@@ -930,3 +930,15 @@ PoolMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_invariants_hold_for_any_sequence = PoolMachine.TestCase
+
+
+def test_clear_empties_the_pool() -> None:
+    pool = TxPool(chain_id=CHAIN_ID)
+    state = rich_state()
+    for nonce in (0, 1, 3):
+        add(pool, sign(0, nonce), state)
+    assert pool.status() == (2, 1)
+    pool.clear()
+    assert pool.status() == (0, 0)
+    assert len(pool) == 0
+    assert pool.select(1) == []

@@ -29,9 +29,10 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.exceptions import HeaderNotFound, Revert
 from eth.exceptions import TransactionNotFound as EvmTxNotFound
+from eth.typing import AccountDetails
 from eth.vm.forks.prague import PragueVM
-from eth_typing import Address, Hash32
-from eth_utils import ValidationError
+from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.exceptions import ValidationError
 
 from powerverse.chain.exceptions import (
     BlockNotFound,
@@ -53,18 +54,15 @@ _RECEIPTS_PREFIX = b"pv:receipts:"
 _BLOCK_META_PREFIX = b"pv:blockmeta:"
 
 
-class PowerVerseVM(PragueVM):  # type: ignore[misc]
+class PowerVerseVM(PragueVM):
     """Prague rules; proof-of-stake, so no block reward from the EVM (rewards come later)."""
 
 
 def _chain_class(chain_id: int) -> type[MiningChain]:
-    return cast(
-        "type[MiningChain]",
-        MiningChain.configure(
-            __name__="PowerVerseChain",
-            vm_configuration=((constants.GENESIS_BLOCK_NUMBER, PowerVerseVM),),
-            chain_id=chain_id,
-        ),
+    return MiningChain.configure(
+        __name__="PowerVerseChain",
+        vm_configuration=((constants.GENESIS_BLOCK_NUMBER, PowerVerseVM),),
+        chain_id=chain_id,
     )
 
 
@@ -103,7 +101,7 @@ def genesis_params(genesis: Genesis) -> dict[str, Any]:
     }
 
 
-def genesis_state(genesis: Genesis) -> dict[Address, dict[str, Any]]:
+def genesis_state(genesis: Genesis) -> dict[Address, AccountDetails]:
     """py-evm state dict of block 0."""
     return {
         Address(addr): {
@@ -135,9 +133,13 @@ class Blockchain:
         self._atomic = AtomicDB(self.db)
         chain_class = _chain_class(genesis.chain_id)
         stored = store.get(_GENESIS_KEY)
+        self.chain: MiningChain
         if stored is None:
-            self.chain = chain_class.from_genesis(
-                self._atomic, genesis_params(genesis), genesis_state(genesis)
+            self.chain = cast(
+                MiningChain,
+                chain_class.from_genesis(
+                    self._atomic, genesis_params(genesis), genesis_state(genesis)
+                ),
             )
             self.db.set(_GENESIS_KEY, bytes(self.chain.get_canonical_head().hash))
             self.db.commit()
@@ -151,7 +153,7 @@ class Blockchain:
                     "use another --data-dir or the genesis this chain was made with"
                 )
             self.chain = chain_class(self._atomic)
-        self.genesis_hash = bytes(self.chain.chaindb.get_canonical_block_hash(0))
+        self.genesis_hash = bytes(self.chain.chaindb.get_canonical_block_hash(BlockNumber(0)))
 
     # ---------------------------------------------------------------- head and blocks
 
@@ -168,7 +170,7 @@ class Blockchain:
     def header_by_number(self, number: int) -> BlockHeaderAPI:
         """Canonical header at `number`."""
         try:
-            return self.chain.get_canonical_block_header_by_number(number)
+            return self.chain.get_canonical_block_header_by_number(BlockNumber(number))
         except HeaderNotFound:
             raise BlockNotFound(f"no block with number {number}") from None
 
@@ -191,7 +193,7 @@ class Blockchain:
     def block_by_header(self, header: BlockHeaderAPI) -> BlockAPI:
         """The whole block of a header."""
         vm_class = self.chain.get_vm_class_for_block_number(header.block_number)
-        return cast(BlockAPI, vm_class.get_block_class().from_header(header, self.chain.chaindb))
+        return vm_class.get_block_class().from_header(header, self.chain.chaindb)
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         """The receipts of a block, in transaction order."""
@@ -281,7 +283,7 @@ class Blockchain:
                 senders.append(ptx.sender)
                 receipts.append(receipt)
             block = vm.set_block_transactions_and_withdrawals(
-                vm.get_block(), header, txs, receipts, withdrawals=None
+                vm.get_block(), header, txs, receipts, withdrawals=()
             )
             mined = vm.mine_block(block).block
             self.chain.persist_block(mined, perform_validation=False)
@@ -305,7 +307,9 @@ class Blockchain:
             for n in range(head.block_number, number, -1):
                 h = self.header_by_number(n)
                 for tx_hash in chaindb.get_block_transaction_hashes(h):
-                    chaindb._remove_transaction_from_canonical_chain(self.db, tx_hash)
+                    chaindb._remove_transaction_from_canonical_chain(  # type: ignore[attr-defined]
+                        self.db, tx_hash
+                    )
                 self.db.delete(chaindb_number_key(n))
             self.db.set(b"v1:canonical_head_hash", bytes(target.hash))
             self.db.commit()
@@ -380,7 +384,7 @@ def chaindb_number_key(number: int) -> bytes:
     """py-evm's canonical number -> hash lookup key."""
     from eth.db.schema import SchemaV1
 
-    return bytes(SchemaV1.make_block_number_to_hash_lookup_key(number))
+    return bytes(SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number)))
 
 
 def transactions_of(block: BlockAPI) -> Sequence[SignedTransactionAPI]:

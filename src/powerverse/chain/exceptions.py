@@ -1,14 +1,14 @@
 """Errors of the chain layer.
 
-    ChainError
-    ├── StoreError
-    │   └── DataDirLocked
-    ├── GenesisError
-    ├── BlockNotFound
-    ├── TransactionNotFound
-    ├── ExecutionError
-    │   └── Reverted              (carries the revert data)
-    └── DevModeOnly
+ChainError
+├── StoreError
+│   └── DataDirLocked
+├── GenesisError
+├── BlockNotFound
+├── TransactionNotFound
+├── ExecutionError
+│   └── Reverted              (carries the revert data)
+└── DevModeOnly
 """
 
 from __future__ import annotations

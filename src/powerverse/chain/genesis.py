@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+from eth_utils.address import is_hex_address, to_canonical_address, to_checksum_address
 
 from powerverse.chain.exceptions import GenesisError
 

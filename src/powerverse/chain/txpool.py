@@ -440,6 +440,13 @@ class TxPool:
         self._promote_all()
         self._truncate_queue()
 
+    def clear(self) -> None:
+        """Drops every transaction (dev-mode evm_revert rewinds the chain under the pool)."""
+        self._accounts.clear()
+        self._by_hash.clear()
+        self._pending_count = 0
+        self._queued_count = 0
+
     def remove(self, tx_hash: bytes) -> None:
         """Drops a transaction (the builder found it invalid); its successors become queued."""
         ptx = self._by_hash.get(tx_hash)
