@@ -27,8 +27,10 @@ from eth.abc import (
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
+from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, Revert
 from eth.exceptions import TransactionNotFound as EvmTxNotFound
+from eth.rlp.sedes import chain_gaps
 from eth.typing import AccountDetails
 from eth.vm.forks.prague import PragueVM
 from eth_typing import Address, BlockNumber, Hash32
@@ -312,6 +314,10 @@ class Blockchain:
                     )
                 self.db.delete(chaindb_number_key(n))
             self.db.set(b"v1:canonical_head_hash", bytes(target.hash))
+            # py-evm tracks which block numbers it holds ("gaps"); the tip is now target + 1.
+            gaps = rlp.encode(((), number + 1), sedes=chain_gaps)
+            self.db.set(SchemaV1.make_chain_gaps_lookup_key(), gaps)
+            self.db.set(SchemaV1.make_header_chain_gaps_lookup_key(), gaps)
             self.db.commit()
         except BaseException:
             self.db.discard()
@@ -382,8 +388,6 @@ class Blockchain:
 
 def chaindb_number_key(number: int) -> bytes:
     """py-evm's canonical number -> hash lookup key."""
-    from eth.db.schema import SchemaV1
-
     return bytes(SchemaV1.make_block_number_to_hash_lookup_key(BlockNumber(number)))
 
 

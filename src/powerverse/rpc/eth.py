@@ -76,6 +76,9 @@ def _vm_error_message(error: Exception) -> str:
 class EthApi:
     """Handlers of the Ethereum methods, bound to one node."""
 
+    max_log_range = MAX_LOG_RANGE
+    max_log_results = MAX_LOG_RESULTS
+
     def __init__(self, node: Node, filters: FilterManager, subs: SubscriptionManager) -> None:
         self.node = node
         self.chain = node.chain
@@ -438,10 +441,10 @@ class EthApi:
             if start > end:
                 raise InvalidParams("invalid block range: fromBlock is after toBlock")
             end = min(end, head)
-            if end - start + 1 > MAX_LOG_RANGE:
+            if end - start + 1 > self.max_log_range:
                 raise LimitExceeded(
-                    f"query exceeds max block range {MAX_LOG_RANGE}; "
-                    f"ask for at most {MAX_LOG_RANGE} blocks at a time"
+                    f"query exceeds max block range {self.max_log_range}; "
+                    f"ask for at most {self.max_log_range} blocks at a time"
                 )
             headers = (self.chain.header_by_number(n) for n in range(start, end + 1))
         out: list[dict[str, Any]] = []
@@ -452,9 +455,9 @@ class EthApi:
             for log in block_logs_json(block, self.chain.receipts(header)):
                 if matches(log, criteria):
                     out.append(log)
-                    if len(out) > MAX_LOG_RESULTS:
+                    if len(out) > self.max_log_results:
                         raise LimitExceeded(
-                            f"query returned more than {MAX_LOG_RESULTS} results; "
+                            f"query returned more than {self.max_log_results} results; "
                             "narrow the block range or the filter"
                         )
         return out
