@@ -15,7 +15,7 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 DEFAULT_RPC = "http://127.0.0.1:8545"
 
 
@@ -25,9 +25,11 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
-def print_json(doc: Any) -> None:
-    """Exactly one JSON document on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+def print_json(doc: Any, *, one_line: bool = False) -> None:
+    """Exactly one JSON document on stdout (one line for long-running commands)."""
+    text = json.dumps(doc, sort_keys=True) if one_line else json.dumps(doc, indent=2, sort_keys=True)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:

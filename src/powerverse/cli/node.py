@@ -105,7 +105,8 @@ def _announce(running: RunningNode, config: NodeConfig, as_json: bool) -> None:
                     {"address": a.checksum, "privateKey": "0x" + a.private_key.hex()}
                     for a in accounts
                 ],
-            }
+            },
+            one_line=True,
         )
         return
     console = Console(highlight=False, soft_wrap=True)
