@@ -27,7 +27,7 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
 
 def print_json(doc: Any, *, one_line: bool = False) -> None:
     """Exactly one JSON document on stdout (one line for long-running commands)."""
-    text = json.dumps(doc, sort_keys=True) if one_line else json.dumps(doc, indent=2, sort_keys=True)
+    text = json.dumps(doc, sort_keys=True, indent=None if one_line else 2)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
