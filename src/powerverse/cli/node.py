@@ -114,7 +114,6 @@ def _announce(running: RunningNode, config: NodeConfig, as_json: bool) -> None:
     console.print(f"data dir: {running.data_dir}")
     console.print(f"JSON-RPC: [bold]{url}[/]  (WebSocket: {url.replace('http://', 'ws://')})")
     if accounts:
-        balance = chain.get_balance(accounts[0].address) // PVC
         console.print(
             "\nAccounts (keys from the public test mnemonic — never use them on a real chain):"
         )
@@ -123,7 +122,6 @@ def _announce(running: RunningNode, config: NodeConfig, as_json: bool) -> None:
                 f"  #{a.index:<2} {a.checksum} ({chain.get_balance(a.address) // PVC} PVC)"
             )
             console.print(f"      private key 0x{a.private_key.hex()}")
-        del balance
     console.print("\nPress Ctrl-C to stop.", style="dim")
 
 
