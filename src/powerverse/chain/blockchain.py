@@ -10,6 +10,7 @@ whole block.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -34,6 +35,7 @@ from eth.rlp.sedes import chain_gaps
 from eth.typing import AccountDetails
 from eth.vm.forks.prague import PragueVM
 from eth_typing import Address, BlockNumber, Hash32
+from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
 
 from powerverse.chain.exceptions import (
@@ -45,6 +47,7 @@ from powerverse.chain.exceptions import (
 )
 from powerverse.chain.genesis import Genesis
 from powerverse.chain.store import BufferedStore, LmdbStore
+from powerverse.chain.trie_root import ordered_trie_root
 
 if TYPE_CHECKING:
     from powerverse.chain.txpool import PooledTx
@@ -54,6 +57,8 @@ log = logging.getLogger(__name__)
 _GENESIS_KEY = b"pv:genesis-hash"
 _RECEIPTS_PREFIX = b"pv:receipts:"
 _BLOCK_META_PREFIX = b"pv:blockmeta:"
+_BODY_PREFIX = b"pv:body:"
+_BUNDLE_CACHE = 256
 
 
 class PowerVerseVM(PragueVM):
@@ -76,6 +81,15 @@ class BuiltBlock:
     receipts: tuple[ReceiptAPI, ...]
     senders: tuple[bytes, ...]
     rejected: tuple[tuple[PooledTx, str], ...]
+
+
+@dataclass(frozen=True)
+class BlockBundle:
+    """A stored block with what RPC needs beside it."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    senders: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,12 @@ class Blockchain:
                 )
             self.chain = chain_class(self._atomic)
         self.genesis_hash = bytes(self.chain.chaindb.get_canonical_block_hash(BlockNumber(0)))
+        # Blocks are built and committed through a second chain object with its own write
+        # buffer, so readers (RPC) only ever see committed data and can run while a block is
+        # being built in another thread.
+        self._wdb = BufferedStore(store)
+        self._wchain = chain_class(AtomicDB(self._wdb))
+        self._bundles: OrderedDict[bytes, BlockBundle] = OrderedDict()
 
     # ---------------------------------------------------------------- head and blocks
 
@@ -192,10 +212,25 @@ class Blockchain:
         except HeaderNotFound:
             return False
 
+    def bundle(self, header: BlockHeaderAPI) -> BlockBundle:
+        """Block, receipts and senders of a header, cached (they never change for a hash)."""
+        key = bytes(header.hash)
+        found = self._bundles.get(key)
+        if found is not None:
+            return found
+        found = BlockBundle(self.block_by_header(header), self.receipts(header), self.senders(header))
+        self._bundles[key] = found
+        while len(self._bundles) > _BUNDLE_CACHE:
+            self._bundles.popitem(last=False)
+        return found
+
     def block_by_header(self, header: BlockHeaderAPI) -> BlockAPI:
-        """The whole block of a header."""
+        """The whole block of a header (bodies are stored by us, not as py-evm tx tries)."""
         vm_class = self.chain.get_vm_class_for_block_number(header.block_number)
-        return vm_class.get_block_class().from_header(header, self.chain.chaindb)
+        raw = self.store.get(_BODY_PREFIX + bytes(header.hash))
+        decode = vm_class.get_transaction_builder().decode
+        txs = [decode(item) for item in rlp.decode(raw)] if raw else []
+        return vm_class.get_block_class()(header, transactions=txs, uncles=[], withdrawals=[])
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         """The receipts of a block, in transaction order."""
@@ -247,17 +282,17 @@ class Blockchain:
         extra_data: bytes = b"",
     ) -> BuiltBlock:
         """Apply as many candidates as fit, then finalize, persist and commit one block."""
-        parent = self.head
+        parent = self._wchain.get_canonical_head()
         if timestamp <= parent.timestamp:
             timestamp = parent.timestamp + 1
-        header = self.chain.create_header_from_parent(
+        header = self._wchain.create_header_from_parent(
             parent,
             timestamp=timestamp,
             coinbase=Address(coinbase),
             mix_hash=Hash32(mix_hash),
             extra_data=extra_data,
         )
-        vm = self.chain.get_vm(header)
+        vm = self._wchain.get_vm(header)
         txs: list[SignedTransactionAPI] = []
         senders: list[bytes] = []
         receipts: list[ReceiptAPI] = []
@@ -284,45 +319,55 @@ class Blockchain:
                 txs.append(ptx.tx)
                 senders.append(ptx.sender)
                 receipts.append(receipt)
-            block = vm.set_block_transactions_and_withdrawals(
-                vm.get_block(), header, txs, receipts, withdrawals=()
+            tx_payloads = [tx.encode() for tx in txs]
+            receipt_payloads = [r.encode() for r in receipts]
+            header = header.copy(
+                transaction_root=Hash32(ordered_trie_root(tx_payloads)),
+                receipt_root=Hash32(ordered_trie_root(receipt_payloads)),
             )
-            mined = vm.mine_block(block).block
-            self.chain.persist_block(mined, perform_validation=False)
-            self.db.set(
-                _RECEIPTS_PREFIX + bytes(mined.hash), rlp.encode([r.encode() for r in receipts])
-            )
-            self.db.set(_BLOCK_META_PREFIX + bytes(mined.hash), rlp.encode(senders))
-            self.db.commit()
+            block = vm.get_block().copy(header=header, transactions=txs)
+            # finalize_block computes the state root; mine_block would also re-validate
+            # the block we just built, rebuilding its transaction trie a second time.
+            mined = vm.finalize_block(block).block
+            self._wchain.chaindb.persist_block(mined)
+            block_hash = bytes(mined.hash)
+            self._wdb.set(_BODY_PREFIX + block_hash, rlp.encode(tx_payloads))
+            self._wdb.set(_RECEIPTS_PREFIX + block_hash, rlp.encode(receipt_payloads))
+            self._wdb.set(_BLOCK_META_PREFIX + block_hash, rlp.encode(senders))
+            self._wdb.commit()
         except BaseException:
-            self.db.discard()
+            self._wdb.discard()
             raise
-        self.chain.header = self.chain.create_header_from_parent(mined.header)
+        self._wchain.header = self._wchain.create_header_from_parent(mined.header)
         return BuiltBlock(mined, tuple(receipts), tuple(senders), tuple(rejected))
 
     def rewind_to(self, number: int) -> None:
         """Make block `number` the head again (dev-mode snapshots only)."""
         target = self.header_by_number(number)
-        head = self.head
+        head = self._wchain.get_canonical_head()
         try:
-            chaindb = self.chain.chaindb
+            chaindb = self._wchain.chaindb
             for n in range(head.block_number, number, -1):
-                h = self.header_by_number(n)
-                for tx_hash in chaindb.get_block_transaction_hashes(h):
+                h = self._wchain.get_canonical_block_header_by_number(BlockNumber(n))
+                for tx_hash in self._tx_hashes(h):
                     chaindb._remove_transaction_from_canonical_chain(  # type: ignore[attr-defined]
-                        self.db, tx_hash
+                        self._wdb, tx_hash
                     )
-                self.db.delete(chaindb_number_key(n))
-            self.db.set(b"v1:canonical_head_hash", bytes(target.hash))
+                self._wdb.delete(chaindb_number_key(n))
+            self._wdb.set(b"v1:canonical_head_hash", bytes(target.hash))
             # py-evm tracks which block numbers it holds ("gaps"); the tip is now target + 1.
             gaps = rlp.encode(((), number + 1), sedes=chain_gaps)
-            self.db.set(SchemaV1.make_chain_gaps_lookup_key(), gaps)
-            self.db.set(SchemaV1.make_header_chain_gaps_lookup_key(), gaps)
-            self.db.commit()
+            self._wdb.set(SchemaV1.make_chain_gaps_lookup_key(), gaps)
+            self._wdb.set(SchemaV1.make_header_chain_gaps_lookup_key(), gaps)
+            self._wdb.commit()
         except BaseException:
-            self.db.discard()
+            self._wdb.discard()
             raise
-        self.chain.header = self.chain.create_header_from_parent(target)
+        self._wchain.header = self._wchain.create_header_from_parent(target)
+
+    def _tx_hashes(self, header: BlockHeaderAPI) -> list[Hash32]:
+        raw = self.store.get(_BODY_PREFIX + bytes(header.hash))
+        return [Hash32(keccak(item)) for item in rlp.decode(raw)] if raw else []
 
     # ---------------------------------------------------------------- execution without a block
 
@@ -383,6 +428,7 @@ class Blockchain:
     def close(self) -> None:
         """Release the store."""
         self.db.discard()
+        self._wdb.discard()
         self.store.close()
 
 

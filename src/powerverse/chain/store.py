@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,13 +27,44 @@ from powerverse.chain.exceptions import DataDirLocked, StoreError
 
 _DELETED = object()
 _MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as data is written
+_MISSING = object()
+
+
+class _ReadCache:
+    """Two-generation cache of committed values: cheap hits, bounded size."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._half = max(1, max_entries // 2)
+        self._young: dict[bytes, object] = {}
+        self._old: dict[bytes, object] = {}
+
+    def get(self, key: bytes) -> object:
+        value = self._young.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._old.get(key, _MISSING)
+            if value is not _MISSING:
+                self.put(key, value)
+        return value
+
+    def put(self, key: bytes, value: object) -> None:
+        self._young[key] = value
+        if len(self._young) >= self._half:
+            self._old = self._young
+            self._young = {}
+
+    def forget(self, key: bytes) -> None:
+        self._young.pop(key, None)
+        self._old.pop(key, None)
 
 
 class LmdbStore:
     """An LMDB environment in `path`, locked against use by a second process."""
 
-    def __init__(self, path: Path, *, sync: bool = True) -> None:
+    def __init__(self, path: Path, *, sync: bool = True, cache_entries: int = 400_000) -> None:
         self.path = Path(path)
+        self._cache = _ReadCache(cache_entries)
+        self._write_lock = threading.Lock()
+        self._commits = 0  # a reader caches what it read only if no commit happened meanwhile
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_file = _acquire_dir_lock(self.path / "LOCK")
         try:
@@ -50,20 +82,33 @@ class LmdbStore:
             raise StoreError(f"cannot open the chain database in {self.path}: {exc}") from exc
 
     def get(self, key: bytes) -> bytes | None:
-        """Read one committed value."""
+        """Read one committed value (through the read cache)."""
+        cached = self._cache.get(key)
+        if cached is not _MISSING:
+            return cached if isinstance(cached, bytes) else None
+        commits = self._commits
         with self.env.begin(buffers=False) as txn:
-            value = txn.get(key)
-        return None if value is None else bytes(value)
+            raw = txn.get(key)
+        value = None if raw is None else bytes(raw)
+        with self._write_lock:
+            if commits == self._commits:
+                self._cache.put(key, _DELETED if value is None else value)
+        return value
 
     def write_batch(self, items: dict[bytes, object]) -> None:
         """Write `items` atomically; a value of `_DELETED` removes the key."""
-        with self.env.begin(write=True) as txn:
+        with self._write_lock:
+            with self.env.begin(write=True) as txn:
+                for key, value in items.items():
+                    if value is _DELETED:
+                        txn.delete(key)
+                    else:
+                        assert isinstance(value, bytes)
+                        txn.put(key, value)
+            # Only after the transaction is durable do readers see the new values.
+            self._commits += 1
             for key, value in items.items():
-                if value is _DELETED:
-                    txn.delete(key)
-                else:
-                    assert isinstance(value, bytes)
-                    txn.put(key, value)
+                self._cache.put(key, value)
 
     def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed (key, value) pairs whose key starts with `prefix`."""

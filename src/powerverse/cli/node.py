@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import typer
+import uvloop
 from rich.console import Console
 
 from powerverse.chain.exceptions import ChainError
@@ -66,7 +67,7 @@ def node(
         block_time=block_time,
     )
     try:
-        asyncio.run(_serve(config, as_json))
+        uvloop.run(_serve(config, as_json))
     except ChainError as exc:
         fail(str(exc))
     except OSError as exc:

@@ -117,7 +117,10 @@ class Node:
             head = self.chain.head
             if timestamp is None:
                 timestamp = self.block_time.next_timestamp(int(head.timestamp))
-            built = self.chain.build_block(
+            # Execution runs in a worker thread so the RPC server keeps accepting
+            # transactions meanwhile; they go into the next block.
+            built = await asyncio.to_thread(
+                self.chain.build_block,
                 self.pool.select(self.next_base_fee()),
                 timestamp=timestamp,
                 coinbase=self.coinbase,

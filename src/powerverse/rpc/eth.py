@@ -223,8 +223,8 @@ class EthApi:
         return out
 
     def _block_rewards(self, header: BlockHeaderAPI, percentiles: list[float]) -> list[str]:
-        block = self.chain.block_by_header(header)
-        receipts = self.chain.receipts(header)
+        block = self.chain.bundle(header).block
+        receipts = self.chain.bundle(header).receipts
         if not block.transactions:
             return ["0x0"] * len(percentiles)
         base = int(header.base_fee_per_gas)
@@ -323,8 +323,8 @@ class EthApi:
     def _block_json(self, header: BlockHeaderAPI | None, full: bool) -> dict[str, Any] | None:
         if header is None:
             return None
-        block = self.chain.block_by_header(header)
-        return block_json(block, self.chain.senders(header), full=full)
+        block = self.chain.bundle(header).block
+        return block_json(block, self.chain.bundle(header).senders, full=full)
 
     async def eth_getBlockByNumber(self, params: Any, ctx: CallContext) -> dict[str, Any] | None:
         ref, full = p.params_list(params, ("block", "full"), 1)
@@ -350,22 +350,22 @@ class EthApi:
         header = self._maybe_header(r)
         if header is None:
             return None
-        return hexq(len(self.chain.block_by_header(header).transactions))
+        return hexq(len(self.chain.bundle(header).block.transactions))
 
     async def eth_getBlockTransactionCountByHash(self, params: Any, ctx: CallContext) -> str | None:
         (h,) = p.params_list(params, ("hash",), 1)
         header = self._maybe_header(p.hash32(h, "block hash"))
         if header is None:
             return None
-        return hexq(len(self.chain.block_by_header(header).transactions))
+        return hexq(len(self.chain.bundle(header).block.transactions))
 
     def _tx_at(self, header: BlockHeaderAPI | None, index: int) -> dict[str, Any] | None:
         if header is None:
             return None
-        block = self.chain.block_by_header(header)
+        block = self.chain.bundle(header).block
         if index >= len(block.transactions):
             return None
-        senders = self.chain.senders(header)
+        senders = self.chain.bundle(header).senders
         tx = block.transactions[index]
         sender = senders[index] if index < len(senders) else bytes(tx.sender)
         return tx_json(tx, sender, header, index)
@@ -412,17 +412,17 @@ class EthApi:
         if loc is None:
             return None
         header, index = loc
-        block = self.chain.block_by_header(header)
-        return receipt_json(block, self.chain.receipts(header), self.chain.senders(header), index)
+        block = self.chain.bundle(header).block
+        return receipt_json(block, self.chain.bundle(header).receipts, self.chain.bundle(header).senders, index)
 
     async def eth_getBlockReceipts(self, params: Any, ctx: CallContext) -> Any:
         (ref,) = p.params_list(params, ("block",), 1)
         header = self._maybe_header(p.block_ref(ref))
         if header is None:
             return None
-        block = self.chain.block_by_header(header)
-        receipts = self.chain.receipts(header)
-        senders = self.chain.senders(header)
+        block = self.chain.bundle(header).block
+        receipts = self.chain.bundle(header).receipts
+        senders = self.chain.bundle(header).senders
         return [receipt_json(block, receipts, senders, i) for i in range(len(receipts))]
 
     # ---------------------------------------------------------------- logs and filters
@@ -451,8 +451,8 @@ class EthApi:
         for header in headers:
             if not bloom_may_contain(int(header.bloom).to_bytes(256, "big"), criteria):
                 continue
-            block = self.chain.block_by_header(header)
-            for log in block_logs_json(block, self.chain.receipts(header)):
+            block = self.chain.bundle(header).block
+            for log in block_logs_json(block, self.chain.bundle(header).receipts):
                 if matches(log, criteria):
                     out.append(log)
                     if len(out) > self.max_log_results:

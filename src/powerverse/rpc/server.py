@@ -252,7 +252,7 @@ class RpcServer:
             log_config=None,
             log_level="warning",
             access_log=False,
-            http="h11",
+            http="httptools",
             ws="websockets-sansio",
             lifespan="off",
             ws_max_size=self.max_ws_message_bytes,
