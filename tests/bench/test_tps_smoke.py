@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,19 +21,18 @@ from bench._load import (
 from bench._rpc import RpcClient
 
 from bench import tps
+from tests.e2e.conftest import DevNode, dev_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+__all__ = ["dev_node"]  # the fixture, re-used from the e2e suite
 
 ARTIFACT = Path(__file__).resolve().parents[1] / "contracts" / "artifacts" / "PVTestToken.json"
 
 
 @pytest.fixture
-def url() -> str:
-    """The node under test, or skip."""
-    value = os.environ.get("PV_E2E_RPC_URL")
-    if not value:
-        pytest.skip("PV_E2E_RPC_URL is not set (JSON-RPC URL of a running dev node)")
-    return value
+def url(dev_node: DevNode) -> str:
+    """The node under test: a real `pv node --dev` process, or PV_E2E_RPC_URL."""
+    return dev_node.rpc_url
 
 
 @pytest.fixture
@@ -47,8 +45,6 @@ def target(url: str) -> Iterator[Target]:
 @pytest.fixture
 def artifact() -> dict[str, object]:
     """The ERC-20 test token artifact, or skip."""
-    if not ARTIFACT.exists():
-        pytest.skip(f"{ARTIFACT} not built yet")
     data = json.loads(ARTIFACT.read_text())
     assert isinstance(data, dict)
     return data

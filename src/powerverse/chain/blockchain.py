@@ -34,12 +34,13 @@ from eth.exceptions import TransactionNotFound as EvmTxNotFound
 from eth.rlp.sedes import chain_gaps
 from eth.typing import AccountDetails
 from eth.vm.forks.prague import PragueVM
-from eth_typing import Address, BlockNumber, Hash32
 from eth_hash.auto import keccak
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 
 from powerverse.chain.exceptions import (
     BlockNotFound,
+    ChainError,
     ExecutionError,
     GenesisError,
     Reverted,
@@ -80,7 +81,20 @@ class BuiltBlock:
     block: BlockAPI
     receipts: tuple[ReceiptAPI, ...]
     senders: tuple[bytes, ...]
-    rejected: tuple[tuple[PooledTx, str], ...]
+    rejected: tuple[tuple[bytes, str], ...]  # (transaction hash, why it was left out)
+
+
+class _GasUsedView:
+    """A header whose gas_used is the running total of the block being built."""
+
+    __slots__ = ("_header", "gas_used")
+
+    def __init__(self, header: BlockHeaderAPI, gas_used: int) -> None:
+        self._header = header
+        self.gas_used = gas_used
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._header, name)
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ def genesis_hash(genesis: Genesis) -> bytes:
 class Blockchain:
     """One chain over one data directory: build and commit blocks, answer queries."""
 
-    def __init__(self, store: LmdbStore, genesis: Genesis) -> None:
+    def __init__(self, store: LmdbStore, genesis: Genesis, *, writer: bool = True) -> None:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.store = store
@@ -173,8 +187,9 @@ class Blockchain:
         # Blocks are built and committed through a second chain object with its own write
         # buffer, so readers (RPC) only ever see committed data and can run while a block is
         # being built in another thread.
+        self.writer = writer
         self._wdb = BufferedStore(store)
-        self._wchain = chain_class(AtomicDB(self._wdb))
+        self._wchain = chain_class(AtomicDB(self._wdb)) if writer else self.chain
         self._bundles: OrderedDict[bytes, BlockBundle] = OrderedDict()
 
     # ---------------------------------------------------------------- head and blocks
@@ -218,7 +233,9 @@ class Blockchain:
         found = self._bundles.get(key)
         if found is not None:
             return found
-        found = BlockBundle(self.block_by_header(header), self.receipts(header), self.senders(header))
+        found = BlockBundle(
+            self.block_by_header(header), self.receipts(header), self.senders(header)
+        )
         self._bundles[key] = found
         while len(self._bundles) > _BUNDLE_CACHE:
             self._bundles.popitem(last=False)
@@ -282,6 +299,7 @@ class Blockchain:
         extra_data: bytes = b"",
     ) -> BuiltBlock:
         """Apply as many candidates as fit, then finalize, persist and commit one block."""
+        self._require_writer()
         parent = self._wchain.get_canonical_head()
         if timestamp <= parent.timestamp:
             timestamp = parent.timestamp + 1
@@ -296,29 +314,38 @@ class Blockchain:
         txs: list[SignedTransactionAPI] = []
         senders: list[bytes] = []
         receipts: list[ReceiptAPI] = []
-        rejected: list[tuple[PooledTx, str]] = []
+        rejected: list[tuple[bytes, str]] = []
         skipped: set[bytes] = set()
+        gas_used = 0
+        bloom = 0
+        limit = int(header.gas_limit)
         try:
             for ptx in candidates:
                 if ptx.sender in skipped:
                     continue
-                if header.gas_used + ptx.tx.gas > header.gas_limit:
+                if gas_used + ptx.tx.gas > limit:
                     skipped.add(ptx.sender)
-                    if header.gas_limit - header.gas_used < 21_000:
+                    if limit - gas_used < 21_000:
                         break
                     continue
-                snapshot = vm.state.snapshot()
                 try:
-                    receipt, _computation = vm.apply_transaction(header, ptx.tx)
+                    # py-evm reads only gas_used (and fixed fields) from the header here;
+                    # a view saves copying the whole header after every transaction.
+                    receipt, _computation = vm.apply_transaction(
+                        cast(BlockHeaderAPI, _GasUsedView(header, gas_used)), ptx.tx
+                    )
                 except ValidationError as exc:
-                    vm.state.revert(snapshot)
-                    rejected.append((ptx, str(exc)))
+                    # py-evm validates (nonce, balance, fees, gas) before touching state,
+                    # so a refused transaction left nothing to undo.
+                    rejected.append((ptx.hash, str(exc)))
                     skipped.add(ptx.sender)
                     continue
-                header = vm.add_receipt_to_header(header, receipt)
+                gas_used = int(receipt.gas_used)
+                bloom |= int(receipt.bloom)
                 txs.append(ptx.tx)
                 senders.append(ptx.sender)
                 receipts.append(receipt)
+            header = header.copy(gas_used=gas_used, bloom=bloom)
             tx_payloads = [tx.encode() for tx in txs]
             receipt_payloads = [r.encode() for r in receipts]
             header = header.copy(
@@ -343,6 +370,7 @@ class Blockchain:
 
     def rewind_to(self, number: int) -> None:
         """Make block `number` the head again (dev-mode snapshots only)."""
+        self._require_writer()
         target = self.header_by_number(number)
         head = self._wchain.get_canonical_head()
         try:
@@ -364,6 +392,10 @@ class Blockchain:
             self._wdb.discard()
             raise
         self._wchain.header = self._wchain.create_header_from_parent(target)
+
+    def _require_writer(self) -> None:
+        if not self.writer:
+            raise ChainError("this chain view is read-only; blocks are written by the executor")
 
     def _tx_hashes(self, header: BlockHeaderAPI) -> list[Hash32]:
         raw = self.store.get(_BODY_PREFIX + bytes(header.hash))

@@ -60,13 +60,24 @@ class _ReadCache:
 class LmdbStore:
     """An LMDB environment in `path`, locked against use by a second process."""
 
-    def __init__(self, path: Path, *, sync: bool = True, cache_entries: int = 400_000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sync: bool = True,
+        cache_entries: int = 400_000,
+        lock: bool = True,
+        sole_writer: bool = True,
+    ) -> None:
         self.path = Path(path)
         self._cache = _ReadCache(cache_entries)
+        # A process that shares the environment with a writer process may cache only what
+        # can never change: values under hash keys (trie nodes, headers, code) and bodies.
+        self._sole_writer = sole_writer
         self._write_lock = threading.Lock()
         self._commits = 0  # a reader caches what it read only if no commit happened meanwhile
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _acquire_dir_lock(self.path / "LOCK")
+        self._lock_file = _acquire_dir_lock(self.path / "LOCK") if lock else None
         try:
             self.env = lmdb.open(
                 str(self.path / "chaindb"),
@@ -78,7 +89,8 @@ class LmdbStore:
                 max_readers=512,
             )
         except lmdb.Error as exc:
-            self._lock_file.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
             raise StoreError(f"cannot open the chain database in {self.path}: {exc}") from exc
 
     def get(self, key: bytes) -> bytes | None:
@@ -90,6 +102,8 @@ class LmdbStore:
         with self.env.begin(buffers=False) as txn:
             raw = txn.get(key)
         value = None if raw is None else bytes(raw)
+        if not self._sole_writer and (value is None or not _immutable(key)):
+            return value
         with self._write_lock:
             if commits == self._commits:
                 self._cache.put(key, _DELETED if value is None else value)
@@ -108,7 +122,10 @@ class LmdbStore:
             # Only after the transaction is durable do readers see the new values.
             self._commits += 1
             for key, value in items.items():
-                self._cache.put(key, value)
+                if self._sole_writer or (value is not _DELETED and _immutable(key)):
+                    self._cache.put(key, value)
+                else:
+                    self._cache.forget(key)
 
     def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed (key, value) pairs whose key starts with `prefix`."""
@@ -124,10 +141,20 @@ class LmdbStore:
     def close(self) -> None:
         """Close the environment and release the directory lock."""
         self.env.close()
-        self._lock_file.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+
+_IMMUTABLE_PREFIXES = (b"pv:body:", b"pv:receipts:", b"pv:blockmeta:")
+
+
+def _immutable(key: bytes) -> bool:
+    """Keys whose value never changes once written (content-addressed or per block hash)."""
+    return len(key) == 32 or key.startswith(_IMMUTABLE_PREFIXES)
 
 
 def _acquire_dir_lock(lock_path: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory for this process's lifetime."""
     handle = open(lock_path, "a+")  # noqa: SIM115 - held for the store's lifetime
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

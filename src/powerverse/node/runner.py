@@ -14,9 +14,10 @@ from pathlib import Path
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.devtime import BlockTime, Clock, SystemClock
 from powerverse.chain.exceptions import GenesisError
+from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecutor
 from powerverse.chain.genesis import Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
-from powerverse.chain.txpool import TxPool
+from powerverse.chain.txpool import TxPool, TxPoolConfig
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.service import BlockProducer, DevProducer, Node
 from powerverse.node.validator_key import ValidatorKey
@@ -29,6 +30,7 @@ from powerverse.rpc.subscriptions import SubscriptionManager
 log = logging.getLogger(__name__)
 
 GENESIS_FILE = "genesis.json"
+DEV_POOL = TxPoolConfig(account_slots=4096, global_slots=16384, global_queue=4096)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class NodeConfig:
     rpc_port: int = 8545
     block_time: float | None = None
     clock: Clock = field(default_factory=SystemClock)
+    executor: str = "process"  # "process": blocks execute on a second core; "thread": in-process
 
 
 def dev_validator() -> ValidatorKey:
@@ -96,6 +99,7 @@ class RunningNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop()
+        self.node.executor.close()
         self.node.chain.close()
         if self.temp_dir is not None:
             self.temp_dir.cleanup()
@@ -121,9 +125,14 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
             "the validator key is not one of the genesis validators; "
             "check --validator-key against the genesis file"
         )
-    store = LmdbStore(data_dir)
+    if config.executor not in ("process", "thread"):
+        raise ValueError(f"unknown executor {config.executor!r}")
+    in_process = config.executor == "thread"
+    store = LmdbStore(data_dir, sole_writer=in_process)
+    executor: BlockExecutor
     try:
-        chain = Blockchain(store, genesis)
+        chain = Blockchain(store, genesis, writer=in_process)
+        executor = LocalExecutor(chain) if in_process else ProcessExecutor(data_dir, genesis)
     except BaseException:
         store.close()
         raise
@@ -132,12 +141,16 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
         tmp = stored.with_suffix(".tmp")
         tmp.write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
         tmp.replace(stored)
-    pool = TxPool(chain_id=genesis.chain_id)
+    # A dev chain serves one developer's scripts, which send many txs from one account
+    # at once (like Hardhat); a public node keeps geth-like per-account limits.
+    pool_config = DEV_POOL if config.dev else TxPoolConfig()
+    pool = TxPool(chain_id=genesis.chain_id, config=pool_config)
     node = Node(
         chain=chain,
         pool=pool,
         block_time=BlockTime(config.clock),
         coinbase=vkey.address,
+        executor=executor,
         dev=config.dev,
     )
     node.pool.on_new_head(node.head_state(), base_fee=node.next_base_fee())

@@ -20,6 +20,7 @@ from eth_typing import Address
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.devtime import BlockTime
 from powerverse.chain.exceptions import BlockNotFound, DevModeOnly
+from powerverse.chain.executor import BlockExecutor
 from powerverse.chain.txpool import PooledTx, TxPool
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Node:
     pool: TxPool
     block_time: BlockTime
     coinbase: bytes
+    executor: BlockExecutor
     dev: bool = False
     block_listeners: list[BlockListener] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -114,21 +116,24 @@ class Node:
     async def build_block(self, *, timestamp: int | None = None) -> BuiltBlock:
         """Make one block from the pool now (dev: evm_mine, producers)."""
         async with self._build_lock:
+            self._wake.clear()  # what arrives from now on wakes the producer for the next block
             head = self.chain.head
             if timestamp is None:
                 timestamp = self.block_time.next_timestamp(int(head.timestamp))
-            # Execution runs in a worker thread so the RPC server keeps accepting
-            # transactions meanwhile; they go into the next block.
-            built = await asyncio.to_thread(
-                self.chain.build_block,
+            # Execution runs off the event loop (in the executor process, or a thread), so
+            # the RPC server keeps accepting transactions meanwhile for the next block.
+            result = await asyncio.to_thread(
+                self.executor.build,
                 self.pool.select(self.next_base_fee()),
                 timestamp=timestamp,
                 coinbase=self.coinbase,
             )
+            bundle = self.chain.bundle(self.chain.header_by_hash(result.block_hash))
+            built = BuiltBlock(bundle.block, bundle.receipts, bundle.senders, result.rejected)
             self.block_time.block_committed()
             self._after_new_head(built)
-        for ptx, reason in built.rejected:
-            log.info("dropped transaction 0x%s: %s", ptx.hash.hex(), reason)
+        for tx_hash, reason in built.rejected:
+            log.info("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
         log.info(
             "block %d: %d txs, gas %d, hash 0x%s",
             built.block.number,
@@ -147,8 +152,8 @@ class Node:
         self._head_state = None
         self._next_base_fee = None
         if built is not None:
-            for ptx, _reason in built.rejected:
-                self.pool.remove(ptx.hash)
+            for tx_hash, _reason in built.rejected:
+                self.pool.remove(tx_hash)
         self.pool.on_new_head(self.head_state(), base_fee=self.next_base_fee())
 
     def has_work(self) -> bool:
@@ -202,7 +207,7 @@ class Node:
         async with self._build_lock:
             for sid in [s for s in self._snapshots if s >= snapshot_id]:
                 del self._snapshots[sid]
-            self.chain.rewind_to(snap.height)
+            await asyncio.to_thread(self.executor.rewind, snap.height)
             self.block_time.offset = snap.offset
             self.block_time.pinned_next = snap.pinned_next
             self.pool.clear()
@@ -226,14 +231,28 @@ class DevProducer:
         """Produce blocks until cancelled."""
         loop = asyncio.get_running_loop()
         last = loop.time()
+        stalled = False
         while True:
-            if self.interval is None:
-                await node.wait_for_work(None)
-                # Let requests already on the sockets land in this block too.
-                await asyncio.sleep(0)
-                if node.has_work():
+            try:
+                if self.interval is None:
+                    if stalled or not node.has_work():
+                        # Nothing executable (or only txs the base fee excludes): wait for
+                        # a new transaction instead of making empty blocks.
+                        await node.wait_for_work(None)
+                        # Let requests already on the sockets land in this block too.
+                        await asyncio.sleep(0)
+                    stalled = False
+                    if node.has_work():
+                        built = await node.build_block()
+                        stalled = not built.block.transactions
+                else:
+                    await asyncio.sleep(max(0.0, last + self.interval - loop.time()))
+                    last = loop.time()
                     await node.build_block()
-            else:
-                await asyncio.sleep(max(0.0, last + self.interval - loop.time()))
-                last = loop.time()
-                await node.build_block()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A failed block leaves the chain at its last committed block; say why and
+                # try again shortly rather than stop producing.
+                log.exception("building a block failed; retrying")
+                await asyncio.sleep(0.5)

@@ -413,17 +413,17 @@ class EthApi:
             return None
         header, index = loc
         block = self.chain.bundle(header).block
-        return receipt_json(block, self.chain.bundle(header).receipts, self.chain.bundle(header).senders, index)
+        return receipt_json(
+            block, self.chain.bundle(header).receipts, self.chain.bundle(header).senders, index
+        )
 
     async def eth_getBlockReceipts(self, params: Any, ctx: CallContext) -> Any:
         (ref,) = p.params_list(params, ("block",), 1)
         header = self._maybe_header(p.block_ref(ref))
         if header is None:
             return None
-        block = self.chain.bundle(header).block
-        receipts = self.chain.bundle(header).receipts
-        senders = self.chain.bundle(header).senders
-        return [receipt_json(block, receipts, senders, i) for i in range(len(receipts))]
+        b = self.chain.bundle(header)
+        return [receipt_json(b.block, b.receipts, b.senders, i) for i in range(len(b.receipts))]
 
     # ---------------------------------------------------------------- logs and filters
 
