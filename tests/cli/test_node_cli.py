@@ -44,7 +44,9 @@ def test_genesis_dev_writes_and_refuses_overwrite(tmp_path: Path) -> None:
     assert doc["chainId"] == 31337 and len(doc["alloc"]) == 20
     again = runner.invoke(app, ["genesis", "dev", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
-    assert runner.invoke(app, ["genesis", "check", str(out)]).exit_code == 0
+    checked = runner.invoke(app, ["genesis", "check", str(out), "--json"])
+    assert checked.exit_code == 0
+    assert json.loads(checked.stdout)["chainId"] == 31337
 
 
 def test_validator_key_is_private_and_never_overwritten(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -428,3 +429,57 @@ def test_dev_methods_are_refused_outside_dev_mode(tmp_path: Path) -> None:
             assert err["code"] == -32601 and "dev" in err["message"]
     finally:
         stop_threaded(node)
+
+
+async def _ws_subscriptions(url: str, raw: str) -> dict[str, Any]:
+    import websockets
+
+    seen: dict[str, Any] = {}
+    async with websockets.connect(url.replace("http://", "ws://") + "/") as ws:
+        ids = {}
+        for i, kind in enumerate(("newHeads", "newPendingTransactions")):
+            await ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": i, "method": "eth_subscribe", "params": [kind]})
+            )
+            ids[json.loads(await ws.recv())["result"]] = kind
+        await ws.send(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 9, "method": "eth_sendRawTransaction", "params": [raw]}
+            )
+        )
+        async with asyncio.timeout(20):
+            while len(seen) < 3:
+                msg = json.loads(await ws.recv())
+                if msg.get("id") == 9:
+                    seen["sent"] = msg["result"]
+                elif msg.get("method") == "eth_subscription":
+                    params = msg["params"]
+                    seen.setdefault(ids[params["subscription"]], params["result"])
+        await ws.send(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 10,
+                    "method": "eth_unsubscribe",
+                    "params": [next(iter(ids))],
+                }
+            )
+        )
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg.get("id") == 10:
+                seen["unsubscribed"] = msg["result"]
+                break
+    return seen
+
+
+def test_websocket_pending_and_new_heads(
+    dev_node: ThreadedNode, accounts: list[LocalAccount]
+) -> None:
+    raw = sign(accounts[4], 0)
+    seen = asyncio.run(_ws_subscriptions(dev_node.url, raw))
+    assert seen["newPendingTransactions"] == seen["sent"]
+    assert int(seen["newHeads"]["number"], 16) >= 1
+    assert seen["unsubscribed"] is True
+    err = dev_node.error("eth_subscribe", "newHeads")
+    assert err["code"] == -32601 and "notifications not supported" in err["message"]

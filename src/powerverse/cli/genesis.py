@@ -106,7 +106,10 @@ def init(
 
 
 @app.command("check")
-def check(path: Path = typer.Argument(..., help="Genesis file to validate.")) -> None:
+def check(
+    path: Path = typer.Argument(..., help="Genesis file to validate."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
     """Validate a genesis file and print its hash."""
     from powerverse.chain.blockchain import genesis_hash
 
@@ -114,4 +117,15 @@ def check(path: Path = typer.Argument(..., help="Genesis file to validate.")) ->
         genesis = load_genesis(path)
     except ChainError as exc:
         fail(str(exc))
-    typer.echo(f"ok: chain id {genesis.chain_id}, genesis hash 0x{genesis_hash(genesis).hex()}")
+    digest = "0x" + genesis_hash(genesis).hex()
+    if as_json:
+        print_json(
+            {
+                "chainId": genesis.chain_id,
+                "genesisHash": digest,
+                "accounts": len(genesis.alloc),
+                "validators": len(genesis.validators),
+            }
+        )
+    else:
+        typer.echo(f"ok: chain id {genesis.chain_id}, genesis hash {digest}")
