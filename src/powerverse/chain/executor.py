@@ -42,12 +42,18 @@ class BuildResult:
 
     block_hash: bytes
     number: int
+    tx_count: int
     rejected: tuple[tuple[bytes, str], ...]
 
     @classmethod
     def of(cls, built: BuiltBlock) -> BuildResult:
         """Summarize a built block."""
-        return cls(bytes(built.block.hash), int(built.block.number), built.rejected)
+        return cls(
+            bytes(built.block.hash),
+            int(built.block.number),
+            len(built.block.transactions),
+            built.rejected,
+        )
 
 
 class BlockExecutor(Protocol):

@@ -98,6 +98,7 @@ class RunningNode:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.node.drain_publications()
         await self.server.stop()
         self.node.executor.close()
         self.node.chain.close()

@@ -20,7 +20,7 @@ from eth_typing import Address
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.devtime import BlockTime
 from powerverse.chain.exceptions import BlockNotFound, DevModeOnly
-from powerverse.chain.executor import BlockExecutor
+from powerverse.chain.executor import BlockExecutor, BuildResult
 from powerverse.chain.txpool import PooledTx, TxPool
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class Node:
     _snapshots: dict[int, _Snapshot] = field(default_factory=dict)
     _snapshot_seq: int = 0
     _build_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _publishing: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- reads
 
@@ -114,7 +115,12 @@ class Node:
         return ptx
 
     async def build_block(self, *, timestamp: int | None = None) -> BuiltBlock:
-        """Make one block from the pool now (dev: evm_mine, producers)."""
+        """Make one block from the pool now; returns once block listeners have seen it."""
+        result = await self.commit_block(timestamp=timestamp)
+        return await self.publish(result)
+
+    async def commit_block(self, *, timestamp: int | None = None) -> BuildResult:
+        """Execute and commit one block; the pool moves on at once, publishing is separate."""
         async with self._build_lock:
             self._wake.clear()  # what arrives from now on wakes the producer for the next block
             head = self.chain.head
@@ -128,12 +134,39 @@ class Node:
                 timestamp=timestamp,
                 coinbase=self.coinbase,
             )
-            bundle = self.chain.bundle(self.chain.header_by_hash(result.block_hash))
-            built = BuiltBlock(bundle.block, bundle.receipts, bundle.senders, result.rejected)
             self.block_time.block_committed()
-            self._after_new_head(built)
-        for tx_hash, reason in built.rejected:
+            self._after_new_head(result.rejected)
+        for tx_hash, reason in result.rejected:
             log.info("dropped transaction 0x%s: %s", tx_hash.hex(), reason)
+        return result
+
+    async def publish(self, result: BuildResult) -> BuiltBlock:
+        """Tell block listeners (filters, subscriptions) about a committed block, in order."""
+        previous = self._publishing
+        if previous is not None:
+            await asyncio.shield(previous)
+        return await self._publish_now(result)
+
+    def publish_later(self, result: BuildResult) -> None:
+        """Publish in the background (after earlier blocks), so the next block can start now."""
+        previous = self._publishing
+
+        async def run() -> None:
+            if previous is not None:
+                await previous
+            await self._publish_now(result)
+
+        self._publishing = asyncio.create_task(run())
+
+    async def drain_publications(self) -> None:
+        """Wait until every committed block was published (clean shutdown)."""
+        if self._publishing is not None:
+            with contextlib.suppress(Exception):
+                await self._publishing
+
+    async def _publish_now(self, result: BuildResult) -> BuiltBlock:
+        bundle = self.chain.bundle(self.chain.header_by_hash(result.block_hash))
+        built = BuiltBlock(bundle.block, bundle.receipts, bundle.senders, result.rejected)
         log.info(
             "block %d: %d txs, gas %d, hash 0x%s",
             built.block.number,
@@ -148,12 +181,11 @@ class Node:
                 log.exception("a block listener failed")
         return built
 
-    def _after_new_head(self, built: BuiltBlock | None) -> None:
+    def _after_new_head(self, rejected: tuple[tuple[bytes, str], ...] = ()) -> None:
         self._head_state = None
         self._next_base_fee = None
-        if built is not None:
-            for tx_hash, _reason in built.rejected:
-                self.pool.remove(tx_hash)
+        for tx_hash, _reason in rejected:
+            self.pool.remove(tx_hash)
         self.pool.on_new_head(self.head_state(), base_fee=self.next_base_fee())
 
     def has_work(self) -> bool:
@@ -211,7 +243,7 @@ class Node:
             self.block_time.offset = snap.offset
             self.block_time.pinned_next = snap.pinned_next
             self.pool.clear()
-            self._after_new_head(None)
+            self._after_new_head()
         return True
 
     def resolve_header(self, number: int) -> BlockHeaderAPI:
@@ -243,8 +275,9 @@ class DevProducer:
                         await asyncio.sleep(0)
                     stalled = False
                     if node.has_work():
-                        built = await node.build_block()
-                        stalled = not built.block.transactions
+                        result = await node.commit_block()
+                        node.publish_later(result)
+                        stalled = result.tx_count == 0
                 else:
                     await asyncio.sleep(max(0.0, last + self.interval - loop.time()))
                     last = loop.time()
