@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PV_BIN = REPO_ROOT / ".venv" / "bin" / "pv"
+from tests.e2e.nodeproc import PV_BIN, REPO_ROOT, free_port, rpc
+
 ARTIFACTS_DIR = REPO_ROOT / "tests" / "contracts" / "artifacts"
+__all__ = ["PV_BIN", "DevNode", "rpc"]
 CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 START_TIMEOUT_S = 60.0
@@ -54,23 +54,6 @@ def _tail(path: Path, lines: int) -> str:
     except OSError as exc:
         return f"<cannot read {path}: {exc}>"
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    """Ask the kernel for a currently unused loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
-    """Make one JSON-RPC call over HTTP and return its result; raise on a JSON-RPC error."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
-    reply = httpx.post(url, json=body, timeout=timeout).json()
-    if "error" in reply:
-        raise RuntimeError(f"{method} failed: {json.dumps(reply['error'])}")
-    return reply["result"]
 
 
 def _ws_url_for(rpc_url: str) -> str:
@@ -132,7 +115,7 @@ def dev_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
     if not PV_BIN.exists():
         pytest.fail(f"{PV_BIN} not found: run scripts/setup", pytrace=False)
     workdir = tmp_path_factory.mktemp("pv-node")
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "node.log"
     cmd = [
         str(PV_BIN),
