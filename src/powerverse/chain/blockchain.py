@@ -24,6 +24,7 @@ from eth.abc import (
     ReceiptAPI,
     SignedTransactionAPI,
     StateAPI,
+    VirtualMachineAPI,
 )
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
@@ -403,13 +404,14 @@ class Blockchain:
 
     # ---------------------------------------------------------------- execution without a block
 
-    def _message(self, req: CallRequest, header: BlockHeaderAPI, gas: int) -> SignedTransactionAPI:
+    def _message(
+        self, vm: VirtualMachineAPI, state: StateAPI, req: CallRequest, gas: int
+    ) -> SignedTransactionAPI:
+        """An unsigned message from `req.sender`, with the nonce the sender has in `state`."""
         from eth.vm.spoof import SpoofTransaction
 
-        vm = self.chain.get_vm(header)
-        nonce = vm.state.get_nonce(Address(req.sender))
         unsigned = vm.create_unsigned_transaction(
-            nonce=nonce,
+            nonce=state.get_nonce(Address(req.sender)),
             gas_price=req.gas_price,
             gas=gas,
             to=Address(req.to) if req.to is not None else constants.CREATE_CONTRACT_ADDRESS,
@@ -421,10 +423,14 @@ class Blockchain:
     def execute_call(self, req: CallRequest, header: BlockHeaderAPI) -> ComputationAPI:
         """Run a message on top of the state after `header`, discarding every change."""
         gas = req.gas if req.gas is not None else header.gas_limit
-        tx = self._message(req, header, gas)
         vm = self.chain.get_vm(header)
         with vm.in_costless_state() as state:
-            return state.costless_execute_transaction(tx)
+            return state.costless_execute_transaction(self._message(vm, state, req, gas))
+
+    def intrinsic_gas(self, req: CallRequest, header: BlockHeaderAPI) -> int:
+        """Gas a message costs before any code runs."""
+        vm = self.chain.get_vm(header)
+        return int(self._message(vm, vm.state, req, int(header.gas_limit)).intrinsic_gas)
 
     def estimate_gas(self, req: CallRequest, header: BlockHeaderAPI) -> int:
         """Smallest gas limit with which the message succeeds (binary search, as geth)."""
@@ -434,7 +440,7 @@ class Blockchain:
             if isinstance(first.error, Revert):
                 raise Reverted(bytes(first.output))
             raise ExecutionError(f"gas required exceeds allowance ({cap})")
-        intrinsic = int(self._message(req, header, cap).intrinsic_gas)
+        intrinsic = self.intrinsic_gas(req, header)
         if first.get_gas_used() == 0 and first.get_gas_refund() == 0:
             return intrinsic
 

@@ -150,6 +150,8 @@ _IMMUTABLE_PREFIXES = (b"pv:body:", b"pv:receipts:", b"pv:blockmeta:")
 
 def _immutable(key: bytes) -> bool:
     """Keys whose value never changes once written (content-addressed or per block hash)."""
+    if key.startswith(b"block-number-to-hash:"):  # py-evm's canonical index: can be 32 bytes
+        return False
     return len(key) == 32 or key.startswith(_IMMUTABLE_PREFIXES)
 
 
