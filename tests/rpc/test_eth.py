@@ -409,24 +409,34 @@ def test_time_controls_snapshot_and_revert(
     assert receipt(dev_node, h2)["status"] == "0x1"
 
 
-def test_dev_methods_are_refused_outside_dev_mode(tmp_path: Path) -> None:
+def test_single_validator_chain_mines_to_its_validator(
+    tmp_path: Path, accounts: list[LocalAccount]
+) -> None:
+    from dataclasses import replace
+
     from powerverse.chain.genesis import Validator, dev_genesis
 
     vkey = ValidatorKey.generate()
+    funded = bytes.fromhex(accounts[0].address[2:])
     genesis = dev_genesis(
-        int(time.time()), [], Validator(vkey.address, vkey.consensus.public_key, 1)
+        int(time.time()), [funded], Validator(vkey.address, vkey.consensus.public_key, 1)
     )
-    genesis = type(genesis)(**{**genesis.__dict__, "chain_id": 4242})
     gpath = tmp_path / "genesis.json"
-    genesis.dump(gpath)
+    replace(genesis, chain_id=4242).dump(gpath)
     node = run_threaded(
         NodeConfig(data_dir=tmp_path / "d", genesis_file=gpath, validator_key=vkey, rpc_port=0)
     )
     try:
         assert node.result("eth_chainId") == hex(4242)
+        assert node.result("pv_nodeInfo")["dev"] is False
         for method in ("evm_mine", "evm_snapshot", "evm_increaseTime", "evm_revert"):
             err = node.error(method, 1) if method != "evm_mine" else node.error(method)
             assert err["code"] == -32601 and "dev" in err["message"]
+        # A dev-chain transaction (chain id 31337) is refused here; one for 4242 is mined.
+        assert "chain id" in node.error("eth_sendRawTransaction", sign(accounts[0], 0))["message"]
+        r = receipt(node, node.result("eth_sendRawTransaction", sign(accounts[0], 0, chainId=4242)))
+        block = node.result("eth_getBlockByNumber", r["blockNumber"], False)
+        assert block["miner"].lower() == "0x" + vkey.address.hex()
     finally:
         stop_threaded(node)
 
