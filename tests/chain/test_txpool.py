@@ -839,6 +839,8 @@ def check_invariants(pool: TxPool, state: FakeState, base_fee: int) -> None:
     assert pool.status() == (pending_count, queued_count)
     assert len(pool) == pending_count + queued_count
     assert pending_count <= SMALL.global_slots and queued_count <= SMALL.global_queue
+    for account in pool._accounts.values():  # the running cost total used by the funds check
+        assert account.pending.total_cost == sum(p.cost for p in account.pending.values())
     hashes: set[bytes] = set()
     for which in (pending, queued):
         for sender, txs in which.items():

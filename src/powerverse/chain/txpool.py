@@ -9,6 +9,7 @@ pool is pure: callers pass the head state, base fee and block gas limit in, and 
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
@@ -116,14 +117,39 @@ class PooledTx:
         """maxPriorityFeePerGas, or gasPrice for legacy and access-list transactions."""
         return self.tx.max_priority_fee_per_gas
 
-    @property
+    @functools.cached_property
     def cost(self) -> int:
         """The most the transaction can take from the sender: gas * fee cap + value."""
-        return self.tx.gas * self.fee_cap + self.tx.value
+        return int(self.tx.gas * self.fee_cap + self.tx.value)
 
     def effective_tip(self, base_fee: int) -> int:
         """The tip per gas a block producer earns at this base fee (negative if unpayable)."""
         return min(self.tip_cap, self.fee_cap - base_fee)
+
+
+class _PendingSet(dict[int, PooledTx]):
+    """A sender's pending transactions by nonce, with their total cost kept up to date."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total_cost = 0
+
+    def __setitem__(self, nonce: int, ptx: PooledTx) -> None:
+        old = self.get(nonce)
+        if old is not None:
+            self.total_cost -= old.cost
+        super().__setitem__(nonce, ptx)
+        self.total_cost += ptx.cost
+
+    def __delitem__(self, nonce: int) -> None:
+        self.total_cost -= self[nonce].cost
+        super().__delitem__(nonce)
+
+    def pop(self, nonce: int) -> PooledTx:  # type: ignore[override]
+        """Remove and return the transaction with this nonce."""
+        ptx = super().pop(nonce)
+        self.total_cost -= ptx.cost
+        return ptx
 
 
 @dataclass
@@ -132,7 +158,7 @@ class _Account:
 
     sender: bytes
     base: int
-    pending: dict[int, PooledTx] = field(default_factory=dict)
+    pending: _PendingSet = field(default_factory=_PendingSet)
     queued: dict[int, PooledTx] = field(default_factory=dict)
 
     @property
@@ -290,7 +316,7 @@ class TxPool:
             raise InsufficientFundsError.for_tx(sender, balance, cost)
         if account is None:
             return
-        spent = sum(p.cost for p in account.pending.values())
+        spent = account.pending.total_cost
         replaced = account.pending.get(tx.nonce)
         if replaced is not None:
             spent -= replaced.cost
@@ -474,7 +500,7 @@ class TxPool:
                 self._unlink(account, ptx)
         old_pending = account.pending
         account.base = nonce
-        account.pending = {}
+        account.pending = _PendingSet()
         n = nonce
         while n in old_pending:
             account.pending[n] = old_pending.pop(n)
