@@ -944,3 +944,12 @@ def test_clear_empties_the_pool() -> None:
     assert pool.status() == (0, 0)
     assert len(pool) == 0
     assert pool.select(1) == []
+
+
+def test_a_list_where_an_integer_belongs_is_an_encoding_error() -> None:
+    import rlp as pyrlp
+
+    fields: list[object] = [31337, [1], 1, 1, 21_000, bytes(20), 0, b"", [], 0, 1, 1]
+    raw = b"\x02" + pyrlp.encode(fields)  # the nonce is a list: found by the fuzz test
+    with pytest.raises(TxPoolError, match="rlp"):
+        add(TxPool(chain_id=CHAIN_ID), raw, rich_state())

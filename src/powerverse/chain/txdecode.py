@@ -40,3 +40,6 @@ def decode_raw_transaction(raw: bytes) -> SignedTransactionAPI:
         raise TxTypeNotSupportedError() from exc
     except (rlp.exceptions.RLPException, ValidationError) as exc:
         raise InvalidTransactionEncodingError(f"rlp: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        # py-rlp lets a list where an integer belongs through as a TypeError.
+        raise InvalidTransactionEncodingError(f"rlp: malformed field ({exc})") from exc
