@@ -223,8 +223,8 @@ class EthApi:
         return out
 
     def _block_rewards(self, header: BlockHeaderAPI, percentiles: list[float]) -> list[str]:
-        block = self.chain.bundle(header).block
-        receipts = self.chain.bundle(header).receipts
+        bundle = self.chain.bundle(header)
+        block, receipts = bundle.block, bundle.receipts
         if not block.transactions:
             return ["0x0"] * len(percentiles)
         base = int(header.base_fee_per_gas)
@@ -323,8 +323,8 @@ class EthApi:
     def _block_json(self, header: BlockHeaderAPI | None, full: bool) -> dict[str, Any] | None:
         if header is None:
             return None
-        block = self.chain.bundle(header).block
-        return block_json(block, self.chain.bundle(header).senders, full=full)
+        bundle = self.chain.bundle(header)
+        return block_json(bundle.block, bundle.senders, full=full)
 
     async def eth_getBlockByNumber(self, params: Any, ctx: CallContext) -> dict[str, Any] | None:
         ref, full = p.params_list(params, ("block", "full"), 1)
@@ -362,10 +362,10 @@ class EthApi:
     def _tx_at(self, header: BlockHeaderAPI | None, index: int) -> dict[str, Any] | None:
         if header is None:
             return None
-        block = self.chain.bundle(header).block
+        bundle = self.chain.bundle(header)
+        block, senders = bundle.block, bundle.senders
         if index >= len(block.transactions):
             return None
-        senders = self.chain.bundle(header).senders
         tx = block.transactions[index]
         sender = senders[index] if index < len(senders) else bytes(tx.sender)
         return tx_json(tx, sender, header, index)
@@ -412,10 +412,8 @@ class EthApi:
         if loc is None:
             return None
         header, index = loc
-        block = self.chain.bundle(header).block
-        return receipt_json(
-            block, self.chain.bundle(header).receipts, self.chain.bundle(header).senders, index
-        )
+        bundle = self.chain.bundle(header)
+        return receipt_json(bundle.block, bundle.receipts, bundle.senders, index)
 
     async def eth_getBlockReceipts(self, params: Any, ctx: CallContext) -> Any:
         (ref,) = p.params_list(params, ("block",), 1)
@@ -451,8 +449,8 @@ class EthApi:
         for header in headers:
             if not bloom_may_contain(int(header.bloom).to_bytes(256, "big"), criteria):
                 continue
-            block = self.chain.bundle(header).block
-            for log in block_logs_json(block, self.chain.bundle(header).receipts):
+            bundle = self.chain.bundle(header)
+            for log in block_logs_json(bundle.block, bundle.receipts):
                 if matches(log, criteria):
                     out.append(log)
                     if len(out) > self.max_log_results:
