@@ -115,3 +115,15 @@ async def test_dev_controls_refused_on_a_non_dev_node(tmp_path: Path) -> None:
     with pytest.raises(DevModeOnly):
         node.snapshot()
     node.chain.close()
+
+
+def test_only_about_a_block_of_candidates_goes_to_the_executor(tmp_path: Path) -> None:
+    from powerverse.node.service import _fill
+
+    node = _node(tmp_path)
+    for n in range(100):
+        node.submit_raw(_raw(n, 10**11))
+    candidates = node.pool.select(node.next_base_fee())
+    assert len(_fill(candidates, 21_000 * 40)) == 50  # a block of 40 transfers, plus a quarter
+    assert _fill(candidates, 30_000_000) == candidates
+    node.chain.close()

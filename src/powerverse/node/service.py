@@ -130,7 +130,7 @@ class Node:
             # the RPC server keeps accepting transactions meanwhile for the next block.
             result = await asyncio.to_thread(
                 self.executor.build,
-                self.pool.select(self.next_base_fee()),
+                _fill(self.pool.select(self.next_base_fee()), int(head.gas_limit)),
                 timestamp=timestamp,
                 coinbase=self.coinbase,
             )
@@ -251,6 +251,21 @@ class Node:
         if number > self.chain.height:
             raise BlockNotFound(f"block {number} is beyond the head {self.chain.height}")
         return self.chain.header_by_number(number)
+
+
+def _fill(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:
+    """The first candidates whose gas limits add up to a block and a quarter.
+
+    The executor decodes every candidate it is sent; a backlog of several blocks would be
+    decoded again for each block. The quarter covers candidates the builder skips.
+    """
+    budget = gas_limit + gas_limit // 4
+    total = 0
+    for i, ptx in enumerate(candidates):
+        total += ptx.tx.gas
+        if total > budget:
+            return candidates[:i]
+    return candidates
 
 
 class DevProducer:
