@@ -121,7 +121,7 @@ def test_only_about_a_block_of_candidates_goes_to_the_executor(tmp_path: Path) -
     from powerverse.node.service import _fill
 
     node = _node(tmp_path)
-    for n in range(100):
+    for n in range(60):
         node.submit_raw(_raw(n, 10**11))
     candidates = node.pool.select(node.next_base_fee())
     assert len(_fill(candidates, 21_000 * 40)) == 50  # a block of 40 transfers, plus a quarter
