@@ -104,6 +104,12 @@ def test_process_executor_commits_what_the_parent_then_reads(tmp_path: Path) -> 
         bundle = chain.bundle(chain.head)
         assert [bytes(tx.hash) for tx in bundle.block.transactions] == [c.hash for c in candidates]
         assert len(bundle.receipts) == 9 and bundle.receipts[-1].gas_used == 9 * 21_000
+        # The roots in the header are Ethereum's, as py-evm's own trie computes them.
+        from eth.db.trie import make_trie_root_and_nodes
+
+        header = bundle.block.header
+        assert header.transaction_root == make_trie_root_and_nodes(bundle.block.transactions)[0]
+        assert header.receipt_root == make_trie_root_and_nodes(bundle.receipts)[0]
         assert chain.get_balance(bytes.fromhex(TO[2:])) == 45
         # A stale candidate (nonce already used) is reported, not fatal.
         again = executor.build(candidates[:1], timestamp=1_700_000_200, coinbase=b"\x01" * 20)

@@ -317,6 +317,7 @@ class Blockchain:
         receipts: list[ReceiptAPI] = []
         rejected: list[tuple[bytes, str]] = []
         skipped: set[bytes] = set()
+        tx_payloads: list[bytes] = []
         gas_used = 0
         bloom = 0
         limit = int(header.gas_limit)
@@ -344,10 +345,10 @@ class Blockchain:
                 gas_used = int(receipt.gas_used)
                 bloom |= int(receipt.bloom)
                 txs.append(ptx.tx)
+                tx_payloads.append(ptx.raw)  # strict RLP decoding: raw is the canonical encoding
                 senders.append(ptx.sender)
                 receipts.append(receipt)
             header = header.copy(gas_used=gas_used, bloom=bloom)
-            tx_payloads = [tx.encode() for tx in txs]
             receipt_payloads = [r.encode() for r in receipts]
             header = header.copy(
                 transaction_root=Hash32(ordered_trie_root(tx_payloads)),
