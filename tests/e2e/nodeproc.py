@@ -81,11 +81,28 @@ class NodeProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"node did not answer within {timeout} s:\n{self.log()}")
 
-    def kill9(self) -> None:
-        """SIGKILL: no chance to clean up."""
+    def children(self) -> list[int]:
+        """Pids of the node's child processes (its block executor)."""
         assert self.process is not None
+        found: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            try:
+                found += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return found
+
+    def kill9(self) -> None:
+        """SIGKILL the node: no chance to clean up; its executor must die with it."""
+        assert self.process is not None
+        children = self.children()
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in children):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"executor processes {children} outlived the killed node")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Ctrl-C, then wait; kill if it hangs."""

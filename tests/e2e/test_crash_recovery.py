@@ -129,6 +129,7 @@ def test_kill_minus_nine_during_block_commits(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     node = NodeProcess(tmp_path / "data")
     node.start()
+    assert node.children(), "the node runs its block executor in a child process"
     try:
         _fund(node.url)
         last_height = 0
