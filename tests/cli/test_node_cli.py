@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,29 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         assert "address already in use" in result.stderr.lower()
     finally:
         node.stop()
+
+
+@pytest.mark.e2e
+def test_without_data_dir_a_temporary_chain_is_used_and_removed() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(PV_BIN), "node", "--dev", "--json", "--rpc-port", str(port), "--block-time", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        doc = json.loads(proc.stdout.readline())
+        data_dir = Path(doc["dataDir"])
+        assert data_dir.exists()
+        # --block-time makes blocks without transactions.
+        deadline = time.monotonic() + 30
+        while int(rpc(doc["rpcUrl"], "eth_blockNumber"), 16) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert int(rpc(doc["rpcUrl"], "eth_blockNumber"), 16) >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert not data_dir.exists()
