@@ -140,3 +140,22 @@ def test_a_dead_executor_is_a_clear_error(tmp_path: Path) -> None:
     finally:
         executor.close()
         chain.close()
+
+
+def test_candidates_cross_to_the_executor_with_sender_and_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pickle
+
+    import coincurve.keys
+
+    sender = bytes.fromhex(KEYS[2].address[2:])
+    sent = pooled_from_raw(_raw(2, 5), sender)
+    received = pickle.loads(pickle.dumps(sent))
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("the executor recovered a sender again")
+
+    monkeypatch.setattr(coincurve.keys.PublicKey, "from_signature_and_message", refuse)
+    assert bytes(received.tx.sender) == sender
+    assert received.tx.hash == sent.tx.hash and received.tx.encode() == sent.raw

@@ -136,9 +136,12 @@ class ProcessExecutor:
     def build(
         self, candidates: Sequence[PooledTx], *, timestamp: int, coinbase: bytes
     ) -> BuildResult:
-        """Send the candidates (raw bytes and checked sender) to the child; wait for the block."""
-        items = [(p.raw, p.sender) for p in candidates]
-        result: BuildResult = self._call("build", items, timestamp, coinbase)
+        """Send the candidates to the child; wait for the block.
+
+        They travel pickled, decoded transactions with the sender and hash py-evm cached on
+        them: about 7 µs each, where decoding the raw bytes again would take about 55 µs.
+        """
+        result: BuildResult = self._call("build", list(candidates), timestamp, coinbase)
         return result
 
     def rewind(self, number: int) -> None:
@@ -206,8 +209,7 @@ def _serve(conn: Connection, chain: Blockchain) -> None:
         kind = message[0]
         try:
             if kind == "build":
-                _, items, timestamp, coinbase = message
-                candidates = [pooled_from_raw(raw, sender) for raw, sender in items]
+                _, candidates, timestamp, coinbase = message
                 built = chain.build_block(candidates, timestamp=timestamp, coinbase=coinbase)
                 conn.send(("ok", BuildResult.of(built)))
             elif kind == "rewind":
