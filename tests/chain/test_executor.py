@@ -123,23 +123,32 @@ def test_process_executor_commits_what_the_parent_then_reads(tmp_path: Path) -> 
         chain.close()
 
 
-def test_a_dead_executor_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_dead_executor_is_replaced_and_the_chain_goes_on(tmp_path: Path) -> None:
     store = LmdbStore(tmp_path, sole_writer=False)
     chain = Blockchain(store, _genesis(), writer=False)
     executor = ProcessExecutor(tmp_path, _genesis())
     try:
+        executor.build(_candidates(chain, 3), timestamp=1_700_000_100, coinbase=b"\x01" * 20)
         pid = executor._proc.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while executor._proc.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
-        with pytest.raises(ExecutorError, match=r"died|gone"):
-            executor.build([], timestamp=1_700_000_100, coinbase=b"\x01" * 20)
-        assert chain.height == 0
+        second = [pooled_from_raw(_raw(k, 1), bytes.fromhex(KEYS[k].address[2:])) for k in range(3)]
+        result = executor.build(second, timestamp=1_700_000_200, coinbase=b"\x01" * 20)
+        assert executor.restarts == 1 and executor._proc.pid != pid
+        assert result.number == 2 and chain.height == 2 and result.tx_count == 3
     finally:
         executor.close()
         chain.close()
+
+
+def test_an_executor_that_cannot_open_the_chain_is_a_clear_error(tmp_path: Path) -> None:
+    other = dev_genesis(1_600_000_000, [])
+    Blockchain(LmdbStore(tmp_path), _genesis()).close()
+    with pytest.raises(ExecutorError, match="cannot open the chain"):
+        ProcessExecutor(tmp_path, other)
 
 
 def test_candidates_cross_to_the_executor_with_sender_and_hash(

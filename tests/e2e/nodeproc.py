@@ -92,6 +92,17 @@ class NodeProcess:
                 continue
         return found
 
+    def executor_pid(self) -> int:
+        """The pid of the node's block executor process."""
+        for pid in self.children():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                return pid
+        raise AssertionError("the node has no block executor process")
+
     def kill9(self) -> None:
         """SIGKILL the node: no chance to clean up; its executor must die with it."""
         assert self.process is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from pathlib import Path
@@ -129,7 +131,7 @@ def test_kill_minus_nine_during_block_commits(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     node = NodeProcess(tmp_path / "data")
     node.start()
-    assert node.children(), "the node runs its block executor in a child process"
+    assert node.executor_pid(), "the node runs its block executor in a child process"
     try:
         _fund(node.url)
         last_height = 0
@@ -157,5 +159,22 @@ def test_kill_minus_nine_during_block_commits(tmp_path: Path) -> None:
         h = rpc(node.url, "eth_sendRawTransaction", [_signed(s, nonce, RECIPIENT_CS, 1)])
         assert _wait_receipt(node.url, h)["status"] == "0x1"
         assert _check_consistency(node.url) == last_transfers + 1
+    finally:
+        node.stop()
+
+
+def test_node_replaces_a_killed_block_executor(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "data")
+    node.start()
+    try:
+        funder = Account.from_key(FUNDER_KEY)
+        first = rpc(node.url, "eth_sendRawTransaction", [_signed(funder, 0, RECIPIENT_CS, 1)])
+        assert _wait_receipt(node.url, first)["status"] == "0x1"
+        executor = node.executor_pid()
+        os.kill(executor, signal.SIGKILL)
+        second = rpc(node.url, "eth_sendRawTransaction", [_signed(funder, 1, RECIPIENT_CS, 1)])
+        assert _wait_receipt(node.url, second)["status"] == "0x1"
+        assert node.executor_pid() != executor
+        assert _check_consistency(node.url) == 2
     finally:
         node.stop()

@@ -100,20 +100,38 @@ class ProcessExecutor:
     """Executes in a child process over the same data directory."""
 
     def __init__(self, data_dir: Path, genesis: Genesis, *, start_timeout: float = 60.0) -> None:
+        self._data_dir = Path(data_dir)
+        self._genesis = genesis
+        self._start_timeout = start_timeout
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child_main,
-            args=(child_conn, str(data_dir), genesis.to_json()),
+            args=(child_conn, str(self._data_dir), self._genesis.to_json()),
             name="pv-executor",
             daemon=True,
         )
         self._proc.start()
         child_conn.close()
-        if not self._conn.poll(start_timeout):
+        if not self._conn.poll(self._start_timeout):
             self.close()
-            raise ExecutorError(f"the block executor did not start within {start_timeout} s")
+            raise ExecutorError(f"the block executor did not start within {self._start_timeout} s")
         self._reply()
+
+    def _ensure_running(self) -> None:
+        """Start a new executor if the last one died (a block it was writing is whole or absent)."""
+        if self._proc.is_alive():
+            return
+        log.warning(
+            "the block executor process exited (code %s); starting a new one", self._proc.exitcode
+        )
+        self._conn.close()
+        self.restarts += 1
+        self._start()
 
     def _reply(self) -> Any:
         try:
@@ -127,6 +145,7 @@ class ProcessExecutor:
         return value
 
     def _call(self, *message: Any) -> Any:
+        self._ensure_running()
         try:
             self._conn.send(message)
         except (BrokenPipeError, OSError) as exc:
