@@ -20,6 +20,20 @@ _register_subcommands()
 runner = CliRunner()
 
 
+def _pv_refused(*args: str) -> str:
+    """Run a real `pv` process that must exit with 1; return what it said on stderr."""
+    result = subprocess.run(
+        [str(PV_BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 1, result.stderr
+    return result.stderr
+
+
 def test_help_lists_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
@@ -170,23 +184,10 @@ def test_second_node_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     node = NodeProcess(tmp_path / "d")
     node.start()
     try:
-        other = subprocess.run(
-            [
-                str(PV_BIN),
-                "node",
-                "--dev",
-                "--data-dir",
-                str(tmp_path / "d"),
-                "--rpc-port",
-                str(free_port()),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        stderr = _pv_refused(
+            "node", "--dev", "--data-dir", str(tmp_path / "d"), "--rpc-port", str(free_port())
         )
-        assert other.returncode == 1
-        assert "in use by another process" in other.stderr
+        assert "in use by another process" in stderr
     finally:
         node.stop()
 
@@ -202,26 +203,18 @@ def test_data_dir_of_another_chain_is_refused(tmp_path: Path) -> None:
     runner.invoke(
         app, ["genesis", "init", "--chain-id", "9", "--validator-key", str(key), "--out", str(gen)]
     )
-    result = subprocess.run(
-        [
-            str(PV_BIN),
-            "node",
-            "--genesis",
-            str(gen),
-            "--validator-key",
-            str(key),
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--rpc-port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stderr = _pv_refused(
+        "node",
+        "--genesis",
+        str(gen),
+        "--validator-key",
+        str(key),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--rpc-port",
+        str(free_port()),
     )
-    assert result.returncode == 1
-    assert "differs from the genesis" in result.stderr
+    assert "differs from the genesis" in stderr
 
 
 @pytest.mark.e2e
@@ -229,16 +222,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     node = NodeProcess(tmp_path / "a")
     node.start()
     try:
-        result = subprocess.run(
-            [str(PV_BIN), "node", "--dev", "--rpc-port", str(node.port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "COLUMNS": "200"},
-        )
-        assert result.returncode == 1
-        assert "address already in use" in result.stderr.lower()
+        stderr = _pv_refused("node", "--dev", "--rpc-port", str(node.port))
+        assert "address already in use" in stderr.lower()
     finally:
         node.stop()
 
