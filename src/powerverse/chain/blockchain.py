@@ -50,6 +50,7 @@ from powerverse.chain.exceptions import (
 )
 from powerverse.chain.genesis import Genesis
 from powerverse.chain.store import BufferedStore, LmdbStore
+from powerverse.chain.transfer import apply_plain_transfer, is_plain_transfer
 from powerverse.chain.trie_root import ordered_trie_root
 
 if TYPE_CHECKING:
@@ -157,8 +158,18 @@ def genesis_hash(genesis: Genesis) -> bytes:
 class Blockchain:
     """One chain over one data directory: build and commit blocks, answer queries."""
 
-    def __init__(self, store: LmdbStore, genesis: Genesis, *, writer: bool = True) -> None:
+    def __init__(
+        self,
+        store: LmdbStore,
+        genesis: Genesis,
+        *,
+        writer: bool = True,
+        fast_transfers: bool = True,
+    ) -> None:
         self.genesis = genesis
+        # Plain value transfers skip py-evm's message machinery (chain/transfer.py); False
+        # sends every transaction through py-evm, for differential tests.
+        self.fast_transfers = fast_transfers
         self.chain_id = genesis.chain_id
         self.store = store
         self.db = BufferedStore(store)
@@ -326,6 +337,7 @@ class Blockchain:
         gas_used = 0
         bloom = 0
         limit = int(header.gas_limit)
+        precompiles = vm.state.computation_class.get_precompiles()
         try:
             for ptx in candidates:
                 if ptx.sender in skipped:
@@ -338,9 +350,12 @@ class Blockchain:
                 try:
                     # py-evm reads only gas_used (and fixed fields) from the header here;
                     # a view saves copying the whole header after every transaction.
-                    receipt, _computation = vm.apply_transaction(
-                        cast(BlockHeaderAPI, _GasUsedView(header, gas_used)), ptx.tx
-                    )
+                    at = cast(BlockHeaderAPI, _GasUsedView(header, gas_used))
+                    receipt = None
+                    if self.fast_transfers and is_plain_transfer(ptx.tx, precompiles):
+                        receipt = apply_plain_transfer(vm, at, ptx.tx)
+                    if receipt is None:
+                        receipt, _computation = vm.apply_transaction(at, ptx.tx)
                 except ValidationError as exc:
                     # py-evm validates (nonce, balance, fees, gas) before touching state,
                     # so a refused transaction left nothing to undo.

@@ -13,6 +13,7 @@ from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth_utils.exceptions import ValidationError
 
+from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
 from powerverse.chain.txpool_errors import InvalidTransactionEncodingError, TxTypeNotSupportedError
 
 __all__ = ["SUPPORTED_TX_TYPES", "decode_raw_transaction"]
@@ -34,6 +35,10 @@ def decode_raw_transaction(raw: bytes) -> SignedTransactionAPI:
         raise TxTypeNotSupportedError()
     if 0x80 <= raw[0] < _LEGACY_FIRST_BYTE:
         raise InvalidTransactionEncodingError("rlp: expected input list for legacy transaction")
+    try:
+        check_rlp_depth(raw[1:] if raw[0] < 0x80 else raw)
+    except RlpShapeError as exc:
+        raise InvalidTransactionEncodingError(f"rlp: {exc}") from exc
     try:
         return _BUILDER.decode(raw)
     except UnrecognizedTransactionType as exc:  # unreachable after the type check; kept as a guard

@@ -1,0 +1,75 @@
+"""Plain value transfers applied without building an EVM message.
+
+A transaction that sends value to an account with no code, with no call data, no access
+list and no authorizations, runs no EVM code: its whole effect is the sender paying
+``21,000 * gas price`` and the value, the recipient receiving the value, the fee recipient
+receiving the tip, and EIP-161 clearing of touched empty accounts. py-evm spends most of its
+per-transaction time building the message and computation objects around that; this module
+applies the same effect directly on py-evm's state, after py-evm's own validation.
+
+Everything else goes through py-evm's ``apply_transaction``. The equivalence is tested
+differentially (tests/chain/test_transfer.py): random mixes of transactions, including every
+edge this module handles, give the same state roots, receipts and rejections either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, VirtualMachineAPI
+from eth.constants import EMPTY_SHA3
+from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+from eth_typing import Address
+
+TRANSFER_GAS = 21_000
+"""Gas a plain transfer uses: the intrinsic cost, and the EIP-7623 floor with no call data."""
+
+_TYPES = (None, 0, 1, 2)  # legacy, EIP-2930 and EIP-1559 transactions
+
+
+def is_plain_transfer(tx: SignedTransactionAPI, precompiles: Any) -> bool:
+    """Whether ``tx`` has the shape of a plain transfer (the recipient's code is checked later)."""
+    to = tx.to
+    return (
+        len(to) == 20
+        and not tx.data
+        and tx.type_id in _TYPES
+        and not getattr(tx, "access_list", ())
+        and to not in precompiles
+        and tx.gas >= TRANSFER_GAS
+    )
+
+
+def apply_plain_transfer(
+    vm: VirtualMachineAPI, header: BlockHeaderAPI, tx: SignedTransactionAPI
+) -> ReceiptAPI | None:
+    """Apply ``tx`` as a plain transfer and return its receipt; None when it is not one.
+
+    Raises py-evm's ``ValidationError`` for a transaction py-evm would refuse, having changed
+    nothing. ``header`` carries the block's gas used so far, as for ``VM.apply_transaction``.
+    """
+    state = vm.state
+    to = Address(tx.to)
+    sender = Address(tx.sender)
+    if state.get_code_hash(to) != EMPTY_SHA3 or state.get_code_hash(sender) != EMPTY_SHA3:
+        return None
+    vm.validate_transaction_against_header(header, tx)
+    state.lock_changes()
+    state.validate_transaction(tx)
+
+    price = state.get_gas_price(tx)
+    tip = state.get_tip(tx)
+    value = tx.value
+    state.delta_balance(sender, -(TRANSFER_GAS * price + value))
+    state.increment_nonce(sender)
+    if value:
+        state.delta_balance(to, value)
+    coinbase = state.coinbase
+    state.delta_balance(coinbase, TRANSFER_GAS * tip)
+    # EIP-161: the recipient and the fee recipient are touched; empty ones are removed.
+    for touched in (to, coinbase):
+        if state.account_exists(touched) and state.account_is_empty(touched):
+            state.delete_account(touched)
+    return tx.make_receipt(
+        EIP658_TRANSACTION_STATUS_CODE_SUCCESS, header.gas_used + TRANSFER_GAS, ()
+    )
