@@ -10,7 +10,7 @@ The genesis file is JSON. Numbers may be JSON integers, decimal strings or
       "baseFeePerGas": 1000000000,
       "extraData": "0x",
       "alloc": {"0xf39f...": {"balance": "10000000000000000000000"}},
-      "validators": [{"address": "0x...", "consensusKey": "0x<32 bytes>", "stake": "1000"}],
+      "validators": [{"address": "0x...", "consensusKey": "0x<32 bytes>", "stake": "<wei>"}],
       "consensus": {"tauProposer": 20, "tauCommittee": 2000, ...}
     }
 """
@@ -48,7 +48,10 @@ class Account:
 
 @dataclass(frozen=True)
 class Validator:
-    """A genesis validator: account address (fee recipient), ed25519 consensus key, stake."""
+    """A genesis validator: account address (fee recipient), ed25519 consensus key, stake in wei.
+
+    Sortition counts stake in whole ``ConsensusParams.stake_unit_wei`` units (1 PVC).
+    """
 
     address: bytes
     consensus_key: bytes
