@@ -219,6 +219,7 @@ class _Node:
     down_until: float = -1.0
     decided_at: dict[int, float] = field(default_factory=dict)
     relayed: set[bytes] = field(default_factory=set)
+    vote_times: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,8 @@ class Simulation:
         for action in actions:
             if isinstance(action, Broadcast):
                 outs = self._outgoing(node, action.message)
+                if isinstance(action.message, Vote) and outs:
+                    node.vote_times.append(self.now)
                 node.sent.extend(outs)
                 if len(outs) == 2:  # an equivocator: each half of the network sees one
                     self._broadcast(node, outs[0], lambda i: i % 2 == 0)
