@@ -5,18 +5,26 @@ Blocks use the Ethereum header, so `parentHash`, `timestamp` and
 recipient (`coinbase`) is the block's proposer. Each block is committed in one
 atomic store transaction (see `store.py`), so a killed node restarts at the last
 whole block.
+
+For consensus a block is first made *pending*: proposed from the pool
+(`propose_block`) or received from another node and re-executed (`execute_block`),
+each in a write buffer of its own, so several proposals on the same parent can be
+pending at once. `commit_pending` then writes exactly one of them, with the seal
+that finalized it (`pv:seal:<hash>`), in one store transaction, and drops the rest.
+Dev mode's `build_block` is propose + commit, without a seal.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import rlp
 from eth import constants
+from eth._utils.headers import compute_gas_limit_bounds
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
@@ -34,23 +42,33 @@ from eth.exceptions import HeaderNotFound, Revert
 from eth.exceptions import TransactionNotFound as EvmTxNotFound
 from eth.rlp.sedes import chain_gaps
 from eth.typing import AccountDetails
-from eth.vm.base import VM
 from eth.vm.forks.prague import PragueVM
 from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 
+from powerverse.chain.blockcheck import (
+    MAX_EXTRA_DATA,
+    block_transaction,
+    check_execution,
+    check_transactions_root,
+    expected_header,
+    recover_sender,
+)
+from powerverse.chain.blockrun import BlockRun
 from powerverse.chain.exceptions import (
     BlockNotFound,
     ChainError,
     ExecutionError,
     GenesisError,
+    InvalidBlock,
     Reverted,
+    StalePendingBlock,
     TransactionNotFound,
+    UnknownPendingBlock,
 )
 from powerverse.chain.genesis import Genesis
 from powerverse.chain.store import BufferedStore, LmdbStore
-from powerverse.chain.transfer import apply_plain_transfer, is_plain_transfer
 from powerverse.chain.trie_root import ordered_trie_root
 
 if TYPE_CHECKING:
@@ -62,6 +80,7 @@ _GENESIS_KEY = b"pv:genesis-hash"
 _RECEIPTS_PREFIX = b"pv:receipts:"
 _BLOCK_META_PREFIX = b"pv:blockmeta:"
 _BODY_PREFIX = b"pv:body:"
+_SEAL_PREFIX = b"pv:seal:"
 _BUNDLE_CACHE = 256
 
 
@@ -79,25 +98,47 @@ def _chain_class(chain_id: int) -> type[MiningChain]:
 
 @dataclass(frozen=True)
 class BuiltBlock:
-    """A block just committed, with its receipts and what the builder rejected."""
+    """A block built or executed (pending or committed), with its receipts and senders."""
 
     block: BlockAPI
     receipts: tuple[ReceiptAPI, ...]
     senders: tuple[bytes, ...]
     rejected: tuple[tuple[bytes, str], ...]  # (transaction hash, why it was left out)
+    # The raw transactions as in the body (what `encode_block` sends); empty when the
+    # BuiltBlock was made from a stored bundle rather than by this chain.
+    tx_payloads: tuple[bytes, ...] = ()
 
 
-class _GasUsedView:
-    """A header whose gas_used is the running total of the block being built."""
+@dataclass(frozen=True)
+class _Pending:
+    """A block executed into a write buffer of its own, waiting to be committed or dropped."""
 
-    __slots__ = ("_header", "gas_used")
+    built: BuiltBlock
+    db: BufferedStore
+    parent_hash: bytes
 
-    def __init__(self, header: BlockHeaderAPI, gas_used: int) -> None:
-        self._header = header
-        self.gas_used = gas_used
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._header, name)
+class _HintedFailure(Exception):
+    """A block failed while trusting known senders (the cause says why); judge it again."""
+
+
+def _apply_received(
+    run: BlockRun, tx: SignedTransactionAPI, raw: bytes, sender: bytes, index: int
+) -> None:
+    """Apply a received block's transaction; any failure makes the block invalid."""
+    try:
+        run.apply(tx, raw, sender)
+    except ValidationError as exc:
+        raise InvalidBlock(
+            f"transaction {index} (0x{keccak(raw).hex()}) cannot be applied: {exc}"
+        ) from exc
+    except ChainError:
+        raise
+    except Exception as exc:  # py-evm failing on odd input is the block's fault, not ours
+        log.warning("transaction %d of a received block failed unexpectedly", index, exc_info=True)
+        raise InvalidBlock(
+            f"transaction {index} (0x{keccak(raw).hex()}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -174,7 +215,7 @@ class Blockchain:
         self.store = store
         self.db = BufferedStore(store)
         self._atomic = AtomicDB(self.db)
-        chain_class = _chain_class(genesis.chain_id)
+        chain_class = self._chain_class = _chain_class(genesis.chain_id)
         stored = store.get(_GENESIS_KEY)
         self.chain: MiningChain
         if stored is None:
@@ -204,6 +245,8 @@ class Blockchain:
         self._wdb = BufferedStore(store)
         self._wchain = chain_class(AtomicDB(self._wdb)) if writer else self.chain
         self._bundles: OrderedDict[bytes, BlockBundle] = OrderedDict()
+        # Blocks executed but not committed, by hash, each with its own write buffer.
+        self._pending: dict[bytes, _Pending] = {}
 
     # ---------------------------------------------------------------- head and blocks
 
@@ -311,95 +354,248 @@ class Blockchain:
         mix_hash: bytes = b"\x00" * 32,
         extra_data: bytes = b"",
     ) -> BuiltBlock:
-        """Apply as many candidates as fit, then finalize, persist and commit one block."""
-        self._require_writer()
-        parent = self._wchain.get_canonical_head()
-        if timestamp <= parent.timestamp:
-            timestamp = parent.timestamp + 1
-        header = self._wchain.create_header_from_parent(
-            parent,
+        """Apply as many candidates as fit, then commit the block at once (dev mode: no seal).
+
+        Committing drops every other pending block.
+        """
+        built = self.propose_block(
+            candidates,
             timestamp=timestamp,
-            coinbase=Address(coinbase),
-            mix_hash=Hash32(mix_hash),
+            coinbase=coinbase,
+            mix_hash=mix_hash,
             extra_data=extra_data,
         )
-        vm = cast(VM, self._wchain.get_vm(header))
-        block_class = vm.get_block_class()
-        # System contract updates at the start of a block (EIP-4788, EIP-2935), exactly as
-        # py-evm's import_block does, so a block we build is the block others re-execute.
-        vm.block_preprocessing(block_class(header, transactions=[], uncles=[]))
-        txs: list[SignedTransactionAPI] = []
-        senders: list[bytes] = []
-        receipts: list[ReceiptAPI] = []
-        rejected: list[tuple[bytes, str]] = []
-        skipped: set[bytes] = set()
-        tx_payloads: list[bytes] = []
-        gas_used = 0
-        bloom = 0
-        limit = int(header.gas_limit)
-        precompiles = vm.state.computation_class.get_precompiles()
+        return self._commit(bytes(built.block.hash), None)
+
+    def propose_block(
+        self,
+        candidates: Iterable[PooledTx],
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes = b"\x00" * 32,
+        extra_data: bytes = b"",
+    ) -> BuiltBlock:
+        """Apply as many candidates as fit into a block on the head and keep it pending.
+
+        A candidate py-evm refuses is reported in `rejected` and its sender's later
+        candidates are skipped; so is a sender whose next candidate no longer fits. A
+        `timestamp` not after the head's becomes the head's + 1.
+        """
+        self._require_writer()
+        if len(extra_data) > MAX_EXTRA_DATA:
+            raise ChainError(f"extra data is {len(extra_data)} bytes; at most {MAX_EXTRA_DATA}")
+        db, chain = self._writer_chain()
         try:
+            parent = chain.get_canonical_head()
+            if timestamp <= parent.timestamp:
+                timestamp = parent.timestamp + 1
+            header = chain.create_header_from_parent(
+                parent,
+                timestamp=timestamp,
+                coinbase=Address(coinbase),
+                mix_hash=Hash32(mix_hash),
+                extra_data=extra_data,
+                gas_limit=target_gas_limit(int(parent.gas_limit), self.genesis.gas_limit),
+            )
+            run = BlockRun(chain, header, fast_transfers=self.fast_transfers)
+            rejected: list[tuple[bytes, str]] = []
+            skipped: set[bytes] = set()
             for ptx in candidates:
                 if ptx.sender in skipped:
                     continue
-                if gas_used + ptx.tx.gas > limit:
+                if run.gas_used + ptx.tx.gas > run.gas_limit:
                     skipped.add(ptx.sender)
-                    if limit - gas_used < 21_000:
+                    if run.gas_limit - run.gas_used < 21_000:
                         break
                     continue
                 try:
-                    # py-evm reads only gas_used (and fixed fields) from the header here;
-                    # a view saves copying the whole header after every transaction.
-                    at = cast(BlockHeaderAPI, _GasUsedView(header, gas_used))
-                    receipt = None
-                    if self.fast_transfers and is_plain_transfer(ptx.tx, precompiles):
-                        receipt = apply_plain_transfer(vm, at, ptx.tx)
-                    if receipt is None:
-                        receipt, _computation = vm.apply_transaction(at, ptx.tx)
+                    # Strict RLP decoding: ptx.raw is the canonical encoding of ptx.tx.
+                    run.apply(ptx.tx, ptx.raw, ptx.sender)
                 except ValidationError as exc:
-                    # py-evm validates (nonce, balance, fees, gas) before touching state,
-                    # so a refused transaction left nothing to undo.
                     rejected.append((ptx.hash, str(exc)))
                     skipped.add(ptx.sender)
-                    continue
-                gas_used = int(receipt.gas_used)
-                bloom |= int(receipt.bloom)
-                txs.append(ptx.tx)
-                tx_payloads.append(ptx.raw)  # strict RLP decoding: raw is the canonical encoding
-                senders.append(ptx.sender)
-                receipts.append(receipt)
-            header = header.copy(gas_used=gas_used, bloom=bloom)
-            receipt_payloads = [r.encode() for r in receipts]
-            header = header.copy(
-                transaction_root=Hash32(ordered_trie_root(tx_payloads)),
-                receipt_root=Hash32(ordered_trie_root(receipt_payloads)),
-            )
-            # As VM.finalize_block (block rewards: none under proof of stake; then the state
-            # root), but building the block once: py-evm's block.copy deep-copies every
-            # transaction (about 40 ms per 1,400), and mine_block would re-validate it too.
-            block = block_class(header, transactions=txs, uncles=[], withdrawals=[])
-            snapshot = vm.state.snapshot()
-            vm._assign_block_rewards(block)
-            vm.state.commit(snapshot)
-            vm.state.persist()
-            header = header.copy(state_root=vm.state.state_root)
-            mined = block_class(header, transactions=txs, uncles=[], withdrawals=[])
-            self._wchain.chaindb.persist_block(mined)
-            block_hash = bytes(mined.hash)
-            self._wdb.set(_BODY_PREFIX + block_hash, rlp.encode(tx_payloads))
-            self._wdb.set(_RECEIPTS_PREFIX + block_hash, rlp.encode(receipt_payloads))
-            self._wdb.set(_BLOCK_META_PREFIX + block_hash, rlp.encode(senders))
-            self._wdb.commit()
+            built = self._persist(chain, db, run, run.finish(), tuple(rejected))
         except BaseException:
-            self._wdb.discard()
+            db.discard()
             raise
-        self._wchain.header = self._wchain.create_header_from_parent(mined.header)
-        return BuiltBlock(mined, tuple(receipts), tuple(senders), tuple(rejected))
+        return self._keep(built, db, bytes(parent.hash))
+
+    def execute_block(
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        *,
+        known_senders: Mapping[bytes, bytes] | None = None,
+    ) -> BuiltBlock:
+        """Check and execute a block another node proposed on the head; keep it pending.
+
+        Raises InvalidBlock (BlockNotOnHead when it does not extend the head) with the rule
+        it breaks; then nothing is kept and the head is unchanged. Every transaction must
+        apply: none is skipped. `known_senders` maps transaction hashes to senders this node
+        already recovered (its pool), to save recovering them again; the hash commits to the
+        signature, so a correct hint cannot mislead. If the block fails while hints were
+        used, it is judged again recovering every sender, so a wrong hint can cost time but
+        never make a valid block look invalid. A block already pending is returned as it is.
+        """
+        self._require_writer()
+        found = self._pending.get(bytes(header.hash))
+        if found is not None:
+            return found.built
+        payloads = tuple(tx_payloads)
+        for index, raw in enumerate(payloads):
+            if not isinstance(raw, bytes):
+                raise InvalidBlock(f"transaction {index} is {type(raw).__name__}, not bytes")
+        try:
+            built, db = self._execute(header, payloads, known_senders or {})
+        except _HintedFailure as failure:
+            log.warning(
+                "block 0x%s failed with the known senders (%s); checking it again",
+                bytes(header.hash).hex(),
+                failure.__cause__,
+            )
+            built, db = self._execute(header, payloads, {})
+        return self._keep(built, db, bytes(header.parent_hash))
+
+    def import_block(
+        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+    ) -> BuiltBlock:
+        """Execute a block finalized elsewhere and commit it with its seal (syncing)."""
+        built = self.execute_block(header, tx_payloads)
+        return self.commit_pending(bytes(built.block.hash), seal)
+
+    def commit_pending(self, block_hash: bytes, seal: bytes) -> BuiltBlock:
+        """Make a pending block the head, with its seal, in one store transaction.
+
+        Every other pending block is dropped. Raises UnknownPendingBlock for a hash that is
+        not pending and StalePendingBlock (dropping it) when its parent is no longer the head.
+        If the store write itself fails, nothing is committed and every pending block is
+        dropped too.
+        """
+        if not isinstance(seal, bytes | bytearray):
+            raise TypeError(f"a seal is bytes, not {type(seal).__name__}")
+        return self._commit(bytes(block_hash), bytes(seal))
+
+    def discard_pending(self) -> None:
+        """Drop every pending block."""
+        for pending in self._pending.values():
+            pending.db.discard()
+        self._pending.clear()
+
+    def pending_hashes(self) -> tuple[bytes, ...]:
+        """Hashes of the pending blocks, oldest first."""
+        return tuple(self._pending)
+
+    def pending_block(self, block_hash: bytes) -> BuiltBlock:
+        """A pending block by hash; UnknownPendingBlock if there is none."""
+        pending = self._pending.get(bytes(block_hash))
+        if pending is None:
+            raise UnknownPendingBlock(f"no pending block 0x{bytes(block_hash).hex()}")
+        return pending.built
+
+    def seal_of(self, block_hash: bytes) -> bytes | None:
+        """The seal committed with a block; None for a block committed without one (dev mode)."""
+        return self.store.get(_SEAL_PREFIX + bytes(block_hash))
+
+    def raw_block(self, number: int) -> tuple[BlockHeaderAPI, tuple[bytes, ...]]:
+        """A canonical block as (header, raw transactions), as `encode_block` takes them."""
+        header = self.header_by_number(number)
+        raw = self.store.get(_BODY_PREFIX + bytes(header.hash))
+        return header, tuple(rlp.decode(raw)) if raw else ()
+
+    def _execute(
+        self, header: BlockHeaderAPI, payloads: tuple[bytes, ...], hints: Mapping[bytes, bytes]
+    ) -> tuple[BuiltBlock, BufferedStore]:
+        db, chain = self._writer_chain()
+        hinted = False
+        try:
+            parent = chain.get_canonical_head()
+            expected = expected_header(chain, parent, header)
+            root = ordered_trie_root(payloads)
+            check_transactions_root(header, root)  # before spending time on execution
+            run = BlockRun(chain, expected, fast_transfers=self.fast_transfers)
+            try:
+                for index, raw in enumerate(payloads):
+                    tx = block_transaction(raw, index, self.chain_id)
+                    hint = hints.get(keccak(raw)) if hints else None
+                    if hint is None:
+                        sender = recover_sender(tx, index)
+                    else:
+                        # py-evm caches the sender in the instance (a cached_property).
+                        tx.__dict__["sender"] = Address(hint)
+                        sender, hinted = bytes(hint), True
+                    _apply_received(run, tx, raw, sender, index)
+                mined = run.finish(transaction_root=root)
+                check_execution(header, mined.header)
+            except InvalidBlock as exc:
+                if hinted:
+                    raise _HintedFailure() from exc
+                raise
+            built = self._persist(chain, db, run, mined, ())
+        except BaseException:
+            db.discard()
+            raise
+        return built, db
+
+    def _writer_chain(self) -> tuple[BufferedStore, MiningChain]:
+        """A write buffer of its own and a chain over it, for one pending block."""
+        db = BufferedStore(self.store)
+        return db, self._chain_class(AtomicDB(db))
+
+    def _persist(
+        self,
+        chain: MiningChain,
+        db: BufferedStore,
+        run: BlockRun,
+        mined: BlockAPI,
+        rejected: tuple[tuple[bytes, str], ...],
+    ) -> BuiltBlock:
+        """Write the block, body, receipts and senders into the run's buffer (not committed)."""
+        chain.chaindb.persist_block(mined)
+        block_hash = bytes(mined.hash)
+        db.set(_BODY_PREFIX + block_hash, rlp.encode(run.payloads))
+        db.set(_RECEIPTS_PREFIX + block_hash, rlp.encode(run.receipt_payloads))
+        db.set(_BLOCK_META_PREFIX + block_hash, rlp.encode(run.senders))
+        return BuiltBlock(
+            mined, tuple(run.receipts), tuple(run.senders), rejected, tuple(run.payloads)
+        )
+
+    def _keep(self, built: BuiltBlock, db: BufferedStore, parent_hash: bytes) -> BuiltBlock:
+        block_hash = bytes(built.block.hash)
+        found = self._pending.get(block_hash)
+        if found is not None:  # the same block again: keep the first
+            db.discard()
+            return found.built
+        self._pending[block_hash] = _Pending(built, db, parent_hash)
+        return built
+
+    def _commit(self, block_hash: bytes, seal: bytes | None) -> BuiltBlock:
+        self._require_writer()
+        pending = self._pending.get(block_hash)
+        if pending is None:
+            raise UnknownPendingBlock(f"no pending block 0x{block_hash.hex()}")
+        head = self._wchain.get_canonical_head()
+        if bytes(head.hash) != pending.parent_hash:
+            del self._pending[block_hash]
+            pending.db.discard()
+            raise StalePendingBlock(
+                f"pending block 0x{block_hash.hex()} has parent 0x{pending.parent_hash.hex()}, "
+                f"but the head is now 0x{bytes(head.hash).hex()}"
+            )
+        if seal is not None:
+            pending.db.set(_SEAL_PREFIX + block_hash, seal)
+        try:
+            pending.db.commit()  # one LMDB transaction: the whole block, its seal, the new head
+        finally:
+            self.discard_pending()
+        self._wchain.header = self._wchain.create_header_from_parent(pending.built.block.header)
+        return pending.built
 
     def rewind_to(self, number: int) -> None:
         """Make block `number` the head again (dev-mode snapshots only)."""
         self._require_writer()
         target = self.header_by_number(number)
+        self.discard_pending()
         head = self._wchain.get_canonical_head()
         try:
             chaindb = self._wchain.chaindb
@@ -492,9 +688,20 @@ class Blockchain:
 
     def close(self) -> None:
         """Release the store."""
+        self.discard_pending()
         self.db.discard()
         self._wdb.discard()
         self.store.close()
+
+
+def target_gas_limit(parent_gas_limit: int, target: int) -> int:
+    """The gas limit a proposer sets: `target` (the genesis gas limit), or as near as allowed.
+
+    py-evm's default moves the limit toward 1.5 x the gas used, so an idle chain would
+    shrink it by 1/1024 per block down to 5,000 gas; ours stays where the genesis puts it.
+    """
+    low, high = compute_gas_limit_bounds(parent_gas_limit)
+    return min(max(target, low), high)
 
 
 def chaindb_number_key(number: int) -> bytes:

@@ -8,6 +8,11 @@ ChainError
 ├── TransactionNotFound
 ├── ExecutionError
 │   └── Reverted              (carries the revert data)
+├── InvalidBlock              (a received block breaks a rule; nothing was committed)
+│   └── BlockNotOnHead        (it does not extend the current head: stale, or from the future)
+├── PendingBlockError         (commit_pending cannot commit that block)
+│   ├── UnknownPendingBlock   (no pending block with that hash)
+│   └── StalePendingBlock     (its parent is no longer the head)
 └── DevModeOnly
 """
 
@@ -53,3 +58,23 @@ class Reverted(ExecutionError):
 
 class DevModeOnly(ChainError):
     """A development-only operation was asked of a non-dev chain."""
+
+
+class InvalidBlock(ChainError):
+    """A block proposed by another node breaks a rule; the message says which."""
+
+
+class BlockNotOnHead(InvalidBlock):
+    """A block whose parent is not the current head (stale, or ahead of this node)."""
+
+
+class PendingBlockError(ChainError):
+    """A pending block cannot be committed."""
+
+
+class UnknownPendingBlock(PendingBlockError):
+    """No block with that hash is pending (never executed, dropped, or its executor restarted)."""
+
+
+class StalePendingBlock(PendingBlockError):
+    """A pending block whose parent is no longer the head."""

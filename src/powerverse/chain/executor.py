@@ -5,6 +5,12 @@ takes transactions in (JSON-RPC, decoding, signature checks, pool) while a secon
 executes and commits blocks into the same LMDB environment, whose readers see each block
 once its transaction is committed. The child dies with its parent (`PR_SET_PDEATHSIG`), and
 a block it was committing is either whole on disk or absent, as in one process.
+
+For consensus, blocks are made pending first (`propose`, `execute`) and one of them is
+committed later with its seal (`commit_pending`). The child holds the pending blocks'
+write buffers; if it dies, the parent executes the block again in the new child before
+committing it, from the header and transactions it kept. Chain errors (InvalidBlock,
+UnknownPendingBlock, ...) cross the process boundary as the same type, with their message.
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ import ctypes
 import logging
 import multiprocessing
 import signal
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, NoReturn, Protocol
 
+from eth.abc import BlockHeaderAPI
 from eth_typing import Address
 
+from powerverse.chain import exceptions as _errors
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
+from powerverse.chain.blockcodec import decode_header, encode_block, encode_header
 from powerverse.chain.exceptions import ChainError
 from powerverse.chain.genesis import Genesis, parse_genesis
 from powerverse.chain.store import LmdbStore
@@ -56,17 +65,92 @@ class BuildResult:
         )
 
 
+ZERO_HASH: Final = b"\x00" * 32
+
+
+@dataclass(frozen=True)
+class PendingResult:
+    """A block executed but not committed: what consensus votes on and sends to peers."""
+
+    block_hash: bytes
+    number: int
+    parent_hash: bytes
+    header: bytes  # RLP of the header (decode_header gives it back)
+    tx_payloads: tuple[bytes, ...]
+    rejected: tuple[tuple[bytes, str], ...]  # candidates a proposal left out, and why
+
+    @classmethod
+    def of(cls, built: BuiltBlock) -> PendingResult:
+        """Summarize a pending block."""
+        header = built.block.header
+        return cls(
+            bytes(header.hash),
+            int(header.block_number),
+            bytes(header.parent_hash),
+            encode_header(header),
+            built.tx_payloads,
+            built.rejected,
+        )
+
+    def decoded_header(self) -> BlockHeaderAPI:
+        """The header as a py-evm object."""
+        return decode_header(self.header)
+
+    def encoded(self) -> bytes:
+        """The block as it goes to peers (see blockcodec.encode_block)."""
+        return encode_block(self.decoded_header(), self.tx_payloads)
+
+
 class BlockExecutor(Protocol):
-    """Builds and commits blocks on top of the stored head."""
+    """Builds, executes and commits blocks on top of the stored head."""
 
     def build(
         self, candidates: Sequence[PooledTx], *, timestamp: int, coinbase: bytes
     ) -> BuildResult:
-        """Execute as many candidates as fit into one block and commit it."""
+        """Execute as many candidates as fit into one block and commit it (dev mode)."""
+        ...
+
+    def propose(
+        self,
+        candidates: Sequence[PooledTx],
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes = ZERO_HASH,
+        extra_data: bytes = b"",
+    ) -> PendingResult:
+        """Execute as many candidates as fit into a block on the head; keep it pending."""
+        ...
+
+    def execute(
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        *,
+        known_senders: Mapping[bytes, bytes] | None = None,
+    ) -> PendingResult:
+        """Check and execute another node's block on the head; keep it pending.
+
+        Raises InvalidBlock (or BlockNotOnHead) with the rule the block breaks.
+        """
+        ...
+
+    def commit_pending(self, block_hash: bytes, seal: bytes) -> BuildResult:
+        """Commit a pending block with its seal, atomically; drop the other pending ones."""
+        ...
+
+    def discard_pending(self) -> None:
+        """Drop every pending block."""
+        ...
+
+    def import_block(
+        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+    ) -> BuildResult:
+        """Execute a block finalized elsewhere and commit it with its seal (syncing)."""
         ...
 
     def rewind(self, number: int) -> None:
-        """Make block `number` the head again (dev snapshots)."""
+        """Make block `number` the head again (dev snapshots); drops pending blocks."""
         ...
 
     def close(self) -> None:
@@ -88,12 +172,65 @@ class LocalExecutor:
             self.chain.build_block(candidates, timestamp=timestamp, coinbase=coinbase)
         )
 
+    def propose(
+        self,
+        candidates: Sequence[PooledTx],
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes = ZERO_HASH,
+        extra_data: bytes = b"",
+    ) -> PendingResult:
+        """Propose in this process."""
+        built = self.chain.propose_block(
+            candidates,
+            timestamp=timestamp,
+            coinbase=coinbase,
+            mix_hash=mix_hash,
+            extra_data=extra_data,
+        )
+        return PendingResult.of(built)
+
+    def execute(
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        *,
+        known_senders: Mapping[bytes, bytes] | None = None,
+    ) -> PendingResult:
+        """Execute in this process."""
+        built = self.chain.execute_block(header, tx_payloads, known_senders=known_senders)
+        return PendingResult.of(built)
+
+    def commit_pending(self, block_hash: bytes, seal: bytes) -> BuildResult:
+        """Commit in this process."""
+        return BuildResult.of(self.chain.commit_pending(block_hash, seal))
+
+    def discard_pending(self) -> None:
+        """Discard in this process."""
+        self.chain.discard_pending()
+
+    def import_block(
+        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+    ) -> BuildResult:
+        """Import in this process."""
+        return BuildResult.of(self.chain.import_block(header, tx_payloads, seal))
+
     def rewind(self, number: int) -> None:
         """Rewind in this process."""
         self.chain.rewind_to(number)
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A pending block as the parent remembers it, to execute again in a new child."""
+
+    generation: int
+    header: bytes
+    tx_payloads: tuple[bytes, ...]
 
 
 class ProcessExecutor:
@@ -104,9 +241,12 @@ class ProcessExecutor:
         self._genesis = genesis
         self._start_timeout = start_timeout
         self.restarts = 0
+        self._generation = 0  # which child this is: pending blocks live in one child
+        self._kept: dict[bytes, _Kept] = {}
         self._start()
 
     def _start(self) -> None:
+        self._generation += 1
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(
@@ -142,6 +282,8 @@ class ProcessExecutor:
             ) from exc
         if kind == "error":
             raise ExecutorError(str(value))
+        if kind == "raise":
+            _raise_crossed(*value)
         return value
 
     def _call(self, *message: Any) -> Any:
@@ -161,10 +303,76 @@ class ProcessExecutor:
         them: about 7 µs each, where decoding the raw bytes again would take about 55 µs.
         """
         result: BuildResult = self._call("build", list(candidates), timestamp, coinbase)
+        self._kept.clear()  # committing dropped the pending blocks
         return result
+
+    def propose(
+        self,
+        candidates: Sequence[PooledTx],
+        *,
+        timestamp: int,
+        coinbase: bytes,
+        mix_hash: bytes = ZERO_HASH,
+        extra_data: bytes = b"",
+    ) -> PendingResult:
+        """Propose in the child (candidates travel as for `build`); it keeps the block."""
+        result: PendingResult = self._call(
+            "propose", list(candidates), timestamp, coinbase, mix_hash, extra_data
+        )
+        self._keep(result)
+        return result
+
+    def execute(
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        *,
+        known_senders: Mapping[bytes, bytes] | None = None,
+    ) -> PendingResult:
+        """Execute in the child; it keeps the block."""
+        payloads = tuple(tx_payloads)
+        hints = dict(known_senders) if known_senders else None
+        result: PendingResult = self._call("execute", encode_header(header), payloads, hints)
+        result = replace(result, tx_payloads=payloads)  # the child does not send them back
+        self._keep(result)
+        return result
+
+    def commit_pending(self, block_hash: bytes, seal: bytes) -> BuildResult:
+        """Commit in the child; a block the child lost by dying is executed again first."""
+        block_hash = bytes(block_hash)
+        self._ensure_running()
+        kept = self._kept.get(block_hash)
+        if kept is not None and kept.generation != self._generation:
+            log.warning("executing pending block 0x%s again in the new executor", block_hash.hex())
+            self._call("execute", kept.header, kept.tx_payloads, None)
+            self._kept[block_hash] = replace(kept, generation=self._generation)
+        try:
+            result: BuildResult = self._call("commit", block_hash, seal)
+        except _errors.PendingBlockError:
+            self._kept.pop(block_hash, None)
+            raise
+        self._kept.clear()
+        return result
+
+    def discard_pending(self) -> None:
+        """Discard in the child."""
+        self._kept.clear()
+        self._call("discard")
+
+    def import_block(
+        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+    ) -> BuildResult:
+        """Execute and commit in the child, in one round trip."""
+        result: BuildResult = self._call("import", encode_header(header), tuple(tx_payloads), seal)
+        self._kept.clear()
+        return result
+
+    def _keep(self, result: PendingResult) -> None:
+        self._kept[result.block_hash] = _Kept(self._generation, result.header, result.tx_payloads)
 
     def rewind(self, number: int) -> None:
         """Rewind in the child."""
+        self._kept.clear()
         self._call("rewind", number)
 
     def close(self) -> None:
@@ -177,6 +385,34 @@ class ProcessExecutor:
                 self._proc.kill()
                 self._proc.join(5)
         self._conn.close()
+
+
+# Chain errors that cross from the child as themselves (each takes just a message).
+_CROSSING: Final[dict[str, type[ChainError]]] = {
+    cls.__name__: cls
+    for cls in (
+        _errors.ChainError,
+        _errors.StoreError,
+        _errors.GenesisError,
+        _errors.BlockNotFound,
+        _errors.TransactionNotFound,
+        _errors.ExecutionError,
+        _errors.DevModeOnly,
+        _errors.InvalidBlock,
+        _errors.BlockNotOnHead,
+        _errors.PendingBlockError,
+        _errors.UnknownPendingBlock,
+        _errors.StalePendingBlock,
+    )
+}
+
+
+def _raise_crossed(name: str, message: str) -> NoReturn:
+    """Raise in the parent the chain error the child raised."""
+    cls = _CROSSING.get(name)
+    if cls is None:
+        raise ExecutorError(f"{name}: {message}")
+    raise cls(message)
 
 
 def _die_with_parent() -> None:
@@ -227,18 +463,48 @@ def _serve(conn: Connection, chain: Blockchain) -> None:
             return
         kind = message[0]
         try:
-            if kind == "build":
-                _, candidates, timestamp, coinbase = message
-                built = chain.build_block(candidates, timestamp=timestamp, coinbase=coinbase)
-                conn.send(("ok", BuildResult.of(built)))
-            elif kind == "rewind":
-                chain.rewind_to(message[1])
-                conn.send(("ok", None))
-            elif kind == "stop":
+            if kind == "stop":
                 conn.send(("ok", None))
                 return
-            else:
-                conn.send(("error", f"unknown request {kind!r}"))
+            conn.send(("ok", _handle(chain, kind, message[1:])))
         except Exception as exc:
+            if type(exc).__name__ in _CROSSING and type(exc).__module__ == _errors.__name__:
+                conn.send(("raise", (type(exc).__name__, str(exc))))
+                continue
             log.exception("block executor failed")
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _handle(chain: Blockchain, kind: str, args: tuple[Any, ...]) -> Any:
+    """Answer one request from the parent."""
+    if kind == "build":
+        candidates, timestamp, coinbase = args
+        built = chain.build_block(candidates, timestamp=timestamp, coinbase=coinbase)
+        return BuildResult.of(built)
+    if kind == "propose":
+        candidates, timestamp, coinbase, mix_hash, extra_data = args
+        built = chain.propose_block(
+            candidates,
+            timestamp=timestamp,
+            coinbase=coinbase,
+            mix_hash=mix_hash,
+            extra_data=extra_data,
+        )
+        return PendingResult.of(built)
+    if kind == "execute":
+        header, payloads, hints = args
+        built = chain.execute_block(decode_header(header), payloads, known_senders=hints)
+        return replace(PendingResult.of(built), tx_payloads=())
+    if kind == "commit":
+        block_hash, seal = args
+        return BuildResult.of(chain.commit_pending(block_hash, seal))
+    if kind == "discard":
+        chain.discard_pending()
+        return None
+    if kind == "import":
+        header, payloads, seal = args
+        return BuildResult.of(chain.import_block(decode_header(header), payloads, seal))
+    if kind == "rewind":
+        chain.rewind_to(args[0])
+        return None
+    raise ExecutorError(f"unknown request {kind!r}")
