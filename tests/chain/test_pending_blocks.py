@@ -186,6 +186,8 @@ def test_competing_proposals_are_pending_together_and_one_is_committed(
     assert carol.height == 0 and carol.get_balance(TO) == 0
     # Executing a pending block again returns it as it is.
     assert carol.execute_block(b.block.header, b.tx_payloads) is got_b
+    with pytest.raises(InvalidBlock, match="transactions root"):  # same header, other body
+        carol.execute_block(b.block.header, b.tx_payloads[:1])
     assert carol.pending_block(a.block.hash) is got_a
     carol.commit_pending(b.block.hash, b"cert-b")
     assert carol.head.hash == b.block.hash and carol.pending_hashes() == ()

@@ -436,13 +436,16 @@ class Blockchain:
         already recovered (its pool), to save recovering them again; the hash commits to the
         signature, so a correct hint cannot mislead. If the block fails while hints were
         used, it is judged again recovering every sender, so a wrong hint can cost time but
-        never make a valid block look invalid. A block already pending is returned as it is.
+        never make a valid block look invalid. A block already pending is returned as it is
+        (its transactions checked against the header's root if they differ from the kept ones).
         """
         self._require_writer()
+        payloads = tuple(tx_payloads)
         found = self._pending.get(bytes(header.hash))
         if found is not None:
+            if payloads != found.built.tx_payloads:  # the header commits to other transactions
+                check_transactions_root(header, ordered_trie_root(payloads))
             return found.built
-        payloads = tuple(tx_payloads)
         for index, raw in enumerate(payloads):
             if not isinstance(raw, bytes):
                 raise InvalidBlock(f"transaction {index} is {type(raw).__name__}, not bytes")

@@ -344,7 +344,12 @@ class ProcessExecutor:
         kept = self._kept.get(block_hash)
         if kept is not None and kept.generation != self._generation:
             log.warning("executing pending block 0x%s again in the new executor", block_hash.hex())
-            self._call("execute", kept.header, kept.tx_payloads, None)
+            try:
+                self._call("execute", kept.header, kept.tx_payloads, None)
+            except ChainError:
+                # E.g. BlockNotOnHead: the old child died committing it, after the write.
+                self._kept.pop(block_hash, None)
+                raise
             self._kept[block_hash] = replace(kept, generation=self._generation)
         try:
             result: BuildResult = self._call("commit", block_hash, seal)
@@ -355,9 +360,10 @@ class ProcessExecutor:
         return result
 
     def discard_pending(self) -> None:
-        """Discard in the child."""
+        """Discard in the child (a dead child held nothing that survives it)."""
         self._kept.clear()
-        self._call("discard")
+        if self._proc.is_alive():
+            self._call("discard")
 
     def import_block(
         self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
