@@ -81,6 +81,10 @@ class Checker:
         key = (committee.seed + role, public_key, credential.vrf_hash, credential.proof)
         cached = self._credentials.get(key)
         if cached is not None:
+            if cached != credential.weight:
+                raise InvalidMessage(
+                    f"the credential claims weight {credential.weight}, not {cached}"
+                )
             return cached
         stake = committee.stake_of(public_key)
         if stake <= 0:
