@@ -135,3 +135,14 @@ def test_topic_checks() -> None:
         r.subscribe(1, lambda m: Verdict.ACCEPT, lambda m: None)
     r.unsubscribe(1)
     r.subscribe(1, lambda m: Verdict.ACCEPT, lambda m: None)
+
+
+def test_an_abandoned_message_can_be_admitted_again() -> None:
+    r, _ = router()
+    r.subscribe(2, lambda m: Verdict.ACCEPT, lambda m: None)
+    message = r.admit(SRC, Gossip(2, b"vote"))
+    assert message is not None
+    assert r.admit(b"o" * 32, Gossip(2, b"vote")) is None
+    r.abandon(message)  # e.g. SRC disconnected before its copy was validated
+    again = r.admit(b"o" * 32, Gossip(2, b"vote"))
+    assert again is not None and again.source == b"o" * 32

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from powerverse.p2p import GossipMessage, Host, PayloadTooLarge, Verdict
-from tests.p2p.conftest import HostFactory, fast_config, wait_until
+from powerverse.p2p.messages import Gossip
+from tests.p2p.conftest import HostFactory, RawPeer, fast_config, wait_until
 
 TOPIC = 3
 
@@ -144,3 +145,35 @@ async def test_publish_checks_topic_and_size(make_host: HostFactory) -> None:
     with pytest.raises(ValueError):
         a.publish(65536, b"x")
     a.publish(TOPIC, bytes(a.config.max_payload_size))  # the largest payload is fine
+
+
+async def test_a_full_gossip_queue_drops_penalizes_and_lets_other_copies_through(
+    make_host: HostFactory, raw_peers: list[RawPeer]
+) -> None:
+    config = fast_config(gossip_queue_size=2, queue_overflow_penalty=5.0, score_recovery_per_s=0)
+    a = await make_host(config=config)
+    release, validating = asyncio.Event(), asyncio.Event()
+    delivered: list[bytes] = []
+
+    async def slow(message: GossipMessage) -> Verdict:
+        validating.set()
+        await release.wait()
+        return Verdict.ACCEPT
+
+    a.subscribe(TOPIC, slow, lambda m: delivered.append(m.payload))
+    flooder = await RawPeer.connect(a)
+    raw_peers.append(flooder)
+    await wait_until(lambda: a.is_connected(flooder.peer_id), "the flooder's session")
+    flooder.send(Gossip(TOPIC, b"m0"))
+    await validating.wait()
+    for i in range(1, 6):  # two queued behind m0, three over the queue
+        flooder.send(Gossip(TOPIC, b"m%d" % i))
+    await wait_until(lambda: a.score(flooder.peer_id) == -15.0, "three overflow penalties")
+
+    other = await RawPeer.connect(a)
+    raw_peers.append(other)
+    other.send(Gossip(TOPIC, b"m5"))  # dropped at the flooder: not marked as seen
+    other.send(Gossip(TOPIC, b"m0"))  # already being validated: a duplicate
+    release.set()
+    await wait_until(lambda: len(delivered) == 4, "the admitted messages")
+    assert sorted(delivered) == [b"m0", b"m1", b"m2", b"m5"]

@@ -212,3 +212,26 @@ async def test_host_checks_its_arguments() -> None:
     await host.stop()
     await host.stop()
     assert not host.running
+
+
+async def test_a_full_host_refuses_more_peers(make_host: HostFactory) -> None:
+    a = await make_host(config=fast_config(max_peers=1, target_peers=1))
+    b, c = await make_host(), await make_host()
+    await b.connect(address(a))
+    with pytest.raises(HandshakeRefused) as info:
+        await c.connect(address(a))
+    assert info.value.code is RefuseCode.TOO_MANY_PEERS and info.value.by_remote
+
+
+async def test_pings_keep_sessions_alive_and_silent_peers_are_dropped(
+    make_host: HostFactory, raw_peers: list[RawPeer]
+) -> None:
+    config = fast_config(ping_interval=0.05, idle_timeout=3.0)
+    a, b = await make_host(config=config), await make_host(config=config)
+    await b.connect(address(a))
+    silent = await RawPeer.connect(await make_host(config=fast_config(idle_timeout=0.3)))
+    raw_peers.append(silent)
+    assert await silent.closed_by_remote() == "idle timeout"  # it never answers pings
+    await asyncio.sleep(1.0)
+    info = a.peer(b.peer_id)
+    assert info is not None and info.messages_in >= 5  # pongs and pings from b

@@ -48,6 +48,7 @@ __all__ = ["Connection", "Direction", "SessionEvents"]
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
+Dropped = Callable[[], None]
 
 
 class Direction(enum.Enum):
@@ -120,7 +121,7 @@ class Connection:
         self._request_ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._request_slots = asyncio.Semaphore(config.max_outbound_requests)
-        self._jobs: asyncio.Queue[Job] = asyncio.Queue(config.gossip_queue_size)
+        self._jobs: asyncio.Queue[tuple[Job, Dropped]] = asyncio.Queue(config.gossip_queue_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._read_task: asyncio.Task[object] | None = None
         self._closing = False
@@ -189,12 +190,15 @@ class Connection:
 
     # Work on behalf of the host
 
-    def enqueue(self, job: Job) -> bool:
-        """Queue job for this peer's worker (in order); False if the queue is full."""
+    def enqueue(self, job: Job, dropped: Dropped) -> bool:
+        """Queue job for this peer's worker (in order); False if the queue is full.
+
+        If the connection closes before the job has run to the end, dropped() is called.
+        """
         if self._closing:
             return False
         try:
-            self._jobs.put_nowait(job)
+            self._jobs.put_nowait((job, dropped))
         except asyncio.QueueFull:
             return False
         return True
@@ -216,8 +220,17 @@ class Connection:
 
     async def _work(self) -> None:
         while not self._closing:
-            job = await self._jobs.get()
-            await self._guarded(job)
+            job, dropped = await self._jobs.get()
+            try:
+                await self._guarded(job)
+            except asyncio.CancelledError:
+                dropped()
+                raise
+
+    def _drop_queued(self) -> None:
+        while not self._jobs.empty():
+            _, dropped = self._jobs.get_nowait()
+            dropped()
 
     # Reading
 
@@ -295,10 +308,15 @@ class Connection:
     async def _cleanup(self) -> None:
         current = asyncio.current_task()
         others = [t for t in self._tasks if t is not current]
-        if others:
-            await asyncio.gather(*others, return_exceptions=True)
-        await close_writer(self._writer, self._config.close_timeout)
-        self._done.set()
+        try:
+            if others:
+                await asyncio.gather(*others, return_exceptions=True)
+        finally:
+            self._drop_queued()
+            try:
+                await close_writer(self._writer, self._config.close_timeout)
+            finally:
+                self._done.set()
 
     async def wait_closed(self) -> None:
         """Wait until the connection and all its tasks have finished."""
@@ -306,12 +324,18 @@ class Connection:
 
 
 async def close_writer(writer: asyncio.StreamWriter, timeout: float) -> None:
-    """Close a stream, flushing for at most timeout seconds, then abort; never raises."""
+    """Close a stream, flushing for at most timeout seconds, then abort.
+
+    Never raises, except CancelledError (after aborting the transport).
+    """
     writer.close()
     try:
         async with asyncio.timeout(timeout):
             await writer.wait_closed()
         return
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise
     except Exception:
         writer.transport.abort()
     with contextlib.suppress(Exception):

@@ -95,6 +95,10 @@ class SeenCache:
             self._seen.popitem(last=False)
         return True
 
+    def discard(self, mid: bytes) -> None:
+        """Forget mid, so that another copy of the message is considered again."""
+        self._seen.pop(mid, None)
+
     def _expire(self, now: float) -> None:
         while self._seen:
             oldest, added = next(iter(self._seen.items()))
@@ -167,6 +171,11 @@ class GossipRouter:
             self.stats.unsubscribed += 1
             return None
         return GossipMessage(gossip.topic, gossip.payload, mid, source)
+
+    def abandon(self, message: GossipMessage) -> None:
+        """A message admitted but never processed (its peer left, or its queue was full):
+        forget it, so a copy from another peer is validated instead of dropped as seen."""
+        self._seen.discard(message.message_id)
 
     async def process(self, message: GossipMessage) -> Verdict:
         """Validate, then relay and deliver or penalize; return the verdict."""

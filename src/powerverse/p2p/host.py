@@ -234,8 +234,16 @@ class Host:
         if self._server is not None:
             self._server.close()
         await asyncio.sleep(0)  # let accepted-but-unstarted handlers register themselves
-        for conn in list(self._connections.values()):
+        sessions = list(self._connections.values())
+        for conn in sessions:
             conn.close("host stopping", goodbye="shutting down")
+        # Let sessions finish their own cleanup (a second cancel could interrupt it).
+        waiters = [asyncio.ensure_future(conn.wait_closed()) for conn in sessions]
+        if waiters:
+            _, late = await asyncio.wait(waiters, timeout=2 * self.config.close_timeout + 1)
+            for waiter in late:
+                waiter.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         while self._tasks:
             tasks = list(self._tasks)
             for task in tasks:
@@ -561,7 +569,9 @@ class Host:
         message = self._gossip.admit(conn.peer_id, gossip)
         if message is None:
             return
-        if not conn.enqueue(functools.partial(self._process_gossip, message)):
+        job = functools.partial(self._process_gossip, message)
+        if not conn.enqueue(job, functools.partial(self._gossip.abandon, message)):
+            self._gossip.abandon(message)
             self.penalize(conn.peer_id, self.config.queue_overflow_penalty, "gossip queue overflow")
 
     async def _process_gossip(self, message: GossipMessage) -> None:
@@ -594,7 +604,8 @@ class Host:
         conn = self._connections.get(peer_id)
         if conn is None or conn.closing:
             raise PeerNotConnected(f"not connected to peer {short_id(peer_id)}")
-        return await conn.request(kind, bytes(payload), timeout or self.config.request_timeout)
+        wait = self.config.request_timeout if timeout is None else timeout
+        return await conn.request(kind, bytes(payload), wait)
 
     def _on_request(self, conn: Connection, request: Request) -> None:
         handler = self._handlers.get(request.kind)
@@ -722,7 +733,9 @@ class Host:
 
     def ban(self, peer_id: bytes, reason: str, *, duration: float | None = None) -> Ban:
         """Ban peer_id (default config.ban_duration) and disconnect it, telling it why."""
-        ban = self._bans.ban(peer_id, duration or self.config.ban_duration, reason)
+        ban = self._bans.ban(
+            peer_id, self.config.ban_duration if duration is None else duration, reason
+        )
         self._scores.reset(peer_id)
         log.warning("banned %s: %s", short_id(peer_id), reason)
         conn = self._connections.get(peer_id)
