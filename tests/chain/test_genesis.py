@@ -13,6 +13,7 @@ from powerverse.chain.exceptions import GenesisError
 from powerverse.chain.genesis import (
     DEV_BALANCE,
     DEV_CHAIN_ID,
+    PVC,
     Account,
     Genesis,
     Validator,
@@ -30,6 +31,10 @@ def _doc(**over: Any) -> dict[str, Any]:
     return doc
 
 
+def _validator(key: int, stake: int = 1000 * PVC) -> dict[str, Any]:
+    return {"address": ADDR, "consensusKey": "0x" + f"{key:02x}" * 32, "stake": str(stake)}
+
+
 def test_round_trip(tmp_path: Path) -> None:
     g = Genesis(
         chain_id=9,
@@ -37,7 +42,7 @@ def test_round_trip(tmp_path: Path) -> None:
         alloc={
             b"\x01" * 20: Account(balance=10**30, nonce=3, code=b"\x60\x00", storage={1: 2}),
         },
-        validators=(Validator(b"\x02" * 20, b"\x03" * 32, 1000),),
+        validators=(Validator(b"\x02" * 20, b"\x03" * 32, 1000 * PVC),),
         extra_data=b"pv",
     )
     path = tmp_path / "g.json"
@@ -84,6 +89,16 @@ def test_genesis_hash_is_deterministic_and_content_bound() -> None:
         (_doc(gasLimit=10), "at least 5000"),
         (_doc(extraData="0x" + "00" * 33), "capped at 32 bytes"),
         (_doc(consensus=[]), "consensus must be an object"),
+        (_doc(consensus={"stakeUnitWei": 0}), "stakeUnitWei must be positive"),
+        (_doc(consensus={"tauCommittee": 0}), "must be positive"),
+        (_doc(consensus={"tauProposer": 0}), "must be positive"),
+        (_doc(consensus={"thresholdNumerator": 1, "thresholdDenominator": 2}), "at least 2/3"),
+        (_doc(consensus={"thresholdNumerator": 3, "thresholdDenominator": 3}), "below 1"),
+        (_doc(consensus={"thresholdDenominator": 0}), "at least 2/3"),
+        (_doc(consensus={"priorityWindowMs": 2000}), "below proposeTimeoutMs"),
+        (_doc(consensus={"stepTimeoutMs": 0}), "timeouts must be positive"),
+        (_doc(validators=[_validator(1), _validator(1)]), "share a consensus key"),
+        (_doc(validators=[_validator(1, stake=PVC - 1)]), "below one stake unit"),
     ],
 )
 def test_malformed_genesis_is_refused(doc: Any, message: str) -> None:

@@ -86,11 +86,11 @@ def test_sortition_weights_with_smaller_tau() -> None:
     invalid(cert(votes[:2]), committee, "2/3")
 
 
-def test_nil_certificate_verifies_as_a_nil_decision() -> None:
-    """A quorum of nil precommits verifies for NIL; callers compare the value to the block."""
+def test_a_nil_quorum_is_not_a_certificate() -> None:
+    """A quorum of nil precommits decides nothing, so it certifies nothing."""
     committee = make_committee()
     c = cert(precommits(committee, value=NIL), value=NIL)
-    verify_certificate(c, checker(), committee)
+    invalid(c, committee, "not nil")
     invalid(replace(c, value=VALUE), committee, "not a precommit for its value")
 
 

@@ -421,7 +421,7 @@ def test_proposer_claimed_weight_must_equal_j() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"value": NIL},
+        {"value": b"\x07" * 32},
         {"valid_round": 0},
         {"seed_proof": b"\x00" * 80},
         {"round": 2},
@@ -443,6 +443,8 @@ def test_proposal_and_priority_bad_senders() -> None:
         refused(replace(msg, signature=SIGNERS[1].sign(msg.signing_bytes(CHAIN))), committee)
         refused(replace(msg, height=HEIGHT + 1), committee, "height")
     refused(proposal(OUTSIDER, committee, 1), committee, "not a validator")
+    nil = signed(replace(p, value=NIL), SIGNERS[0])
+    refused(nil, committee, "not nil")
     refused(priority(OUTSIDER, committee, 1), committee, "not a validator")
     refused(proposal(SIGNERS[0], committee, 1), committee, check=checker(Chain(1, NIL)))
     refused(priority(SIGNERS[0], committee, 1), committee, check=checker(Chain(1, NIL)))

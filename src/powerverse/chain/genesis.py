@@ -27,6 +27,8 @@ from eth_utils.address import is_hex_address, to_canonical_address, to_checksum_
 from powerverse.chain.exceptions import GenesisError
 
 PVC = 10**18
+DEFAULT_STAKE = 1000 * PVC
+"""A validator's stake when none is given: 1,000 PVC."""
 """One PowerVerse Coin in wei (18 decimals)."""
 
 TOTAL_SUPPLY_PVC = 1_400_000_000
@@ -69,6 +71,9 @@ class ConsensusParams:
     step_timeout_ms: int = 1000
     lookback: int = 2
     stake_unit_wei: int = PVC
+    priority_window_ms: int = 200
+    propose_timeout_ms: int = 1500
+    timeout_increase_ms: int = 500
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,9 @@ class Genesis:
                 "stepTimeoutMs": self.consensus.step_timeout_ms,
                 "lookback": self.consensus.lookback,
                 "stakeUnitWei": str(self.consensus.stake_unit_wei),
+                "priorityWindowMs": self.consensus.priority_window_ms,
+                "proposeTimeoutMs": self.consensus.propose_timeout_ms,
+                "timeoutIncreaseMs": self.consensus.timeout_increase_ms,
             },
         }
 
@@ -231,7 +239,17 @@ def parse_genesis(doc: Any) -> Genesis:
         step_timeout_ms=_int(cdoc.get("stepTimeoutMs", defaults.step_timeout_ms), "stepTimeoutMs"),
         lookback=_int(cdoc.get("lookback", defaults.lookback), "lookback"),
         stake_unit_wei=_int(cdoc.get("stakeUnitWei", defaults.stake_unit_wei), "stakeUnitWei"),
+        priority_window_ms=_int(
+            cdoc.get("priorityWindowMs", defaults.priority_window_ms), "priorityWindowMs"
+        ),
+        propose_timeout_ms=_int(
+            cdoc.get("proposeTimeoutMs", defaults.propose_timeout_ms), "proposeTimeoutMs"
+        ),
+        timeout_increase_ms=_int(
+            cdoc.get("timeoutIncreaseMs", defaults.timeout_increase_ms), "timeoutIncreaseMs"
+        ),
     )
+    _check_consensus(consensus, validators)
     gas_limit = _int(doc.get("gasLimit", DEFAULT_GAS_LIMIT), "gasLimit")
     if gas_limit < 5000:
         raise GenesisError("gasLimit must be at least 5000")
@@ -259,6 +277,32 @@ def load_genesis(path: Path) -> Genesis:
     except json.JSONDecodeError as exc:
         raise GenesisError(f"genesis file {path} is not valid JSON: {exc}") from None
     return parse_genesis(doc)
+
+
+def _check_consensus(params: ConsensusParams, validators: list[Validator]) -> None:
+    """Refuse parameters under which agreement would be unsafe or could not run."""
+    if params.stake_unit_wei <= 0:
+        raise GenesisError("consensus.stakeUnitWei must be positive")
+    if params.tau_proposer <= 0 or params.tau_committee <= 0:
+        raise GenesisError("consensus.tauProposer and consensus.tauCommittee must be positive")
+    num, den = params.threshold_numerator, params.threshold_denominator
+    if den <= 0 or not 2 * den <= 3 * num < 3 * den:
+        raise GenesisError(
+            "consensus threshold must be at least 2/3 and below 1 "
+            "(thresholdNumerator / thresholdDenominator); BFT safety needs 2/3"
+        )
+    if params.priority_window_ms >= params.propose_timeout_ms:
+        raise GenesisError("consensus.priorityWindowMs must be below proposeTimeoutMs")
+    if min(params.step_timeout_ms, params.priority_window_ms) <= 0:
+        raise GenesisError("consensus timeouts must be positive")
+    keys = [v.consensus_key for v in validators]
+    if len(set(keys)) != len(keys):
+        raise GenesisError("two validators share a consensus key")
+    for i, v in enumerate(validators):
+        if v.stake < params.stake_unit_wei:
+            raise GenesisError(
+                f"validators[{i}].stake is below one stake unit ({params.stake_unit_wei} wei)"
+            )
 
 
 def dev_genesis(

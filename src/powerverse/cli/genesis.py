@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from powerverse.chain.exceptions import ChainError
-from powerverse.chain.genesis import PVC, Account, Genesis, Validator, dev_genesis, load_genesis
+from powerverse.chain.genesis import (
+    DEFAULT_STAKE,
+    PVC,
+    Account,
+    Genesis,
+    Validator,
+    dev_genesis,
+    load_genesis,
+)
 from powerverse.cli.common import fail, print_json
 from powerverse.crypto.keys import dev_accounts, parse_address, to_checksum
 from powerverse.node.runner import dev_validator
@@ -30,7 +38,7 @@ def dev(
     genesis = dev_genesis(
         timestamp if timestamp is not None else int(time.time()),
         [a.address for a in dev_accounts()],
-        Validator(vkey.address, vkey.consensus.public_key, 1),
+        Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
     genesis.dump(out)
     typer.echo(f"wrote {out}")
@@ -70,6 +78,7 @@ def init(
     ),
     out: Path = typer.Option(Path("genesis.json"), "--out", "-o"),
     timestamp: int | None = typer.Option(None, "--timestamp", help="Genesis time (default now)."),
+    stake: int = typer.Option(1000, "--stake", help="Stake of each validator, in PVC.", min=1),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a genesis for a new chain with the given validators and allocations."""
@@ -94,7 +103,7 @@ def init(
             key = ValidatorKey.load(path)
         except ChainError as exc:
             fail(str(exc))
-        validators.append(Validator(key.address, key.consensus.public_key, 1))
+        validators.append(Validator(key.address, key.consensus.public_key, stake * PVC))
     genesis = Genesis(
         chain_id=chain_id,
         timestamp=timestamp if timestamp is not None else int(time.time()),

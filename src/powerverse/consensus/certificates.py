@@ -20,6 +20,7 @@ from powerverse.consensus.exceptions import InvalidCertificate, InvalidMessage, 
 from powerverse.consensus.messages import (
     HASH_LEN,
     MAX_ROUND,
+    NIL,
     Step,
     Vote,
     decode,
@@ -83,6 +84,8 @@ def verify_certificate(cert: Certificate, checker: Checker, committee: Committee
     """Raise InvalidCertificate unless ``cert`` proves its value at ``committee``'s height."""
     if cert.height != committee.height:
         raise InvalidCertificate(f"certificate of height {cert.height}, not {committee.height}")
+    if cert.value == NIL:
+        raise InvalidCertificate("a certificate must finalize a block, not nil")
     seen: set[bytes] = set()
     weight = 0
     for vote in cert.votes:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from powerverse.consensus.committee import Committee, committee_role, proposer_role
 from powerverse.consensus.exceptions import InvalidMessage
-from powerverse.consensus.messages import Chain, Credential, Message, Proposal, Vote
+from powerverse.consensus.messages import NIL, Chain, Credential, Message, Proposal, Vote
 
 
 class Crypto(Protocol):
@@ -106,27 +106,28 @@ class Checker:
             raise InvalidMessage("the signature does not verify")
 
     def check(self, msg: Message, committee: Committee) -> int:
-        """Raise InvalidMessage unless ``msg`` is good at ``committee``'s height; its weight."""
+        """Raise InvalidMessage unless ``msg`` is good at ``committee``'s height; its weight.
+
+        Cheapest first: height, sender, shape, then the ed25519 signature (about 0.1 ms),
+        and only then the VRF credential (about 0.5 ms, cached per sender and height).
+        """
         if msg.height != committee.height:
             raise InvalidMessage(f"message of height {msg.height}, not {committee.height}")
         params = committee.params
+        sender = msg.voter if isinstance(msg, Vote) else msg.proposer
+        if committee.stake_of(sender) <= 0:
+            raise InvalidMessage("the sender is not a validator at this height")
+        if isinstance(msg, Proposal):
+            if not -1 <= msg.valid_round < msg.round:
+                raise InvalidMessage("a proposal's valid round must be -1 or below its round")
+            if msg.value == NIL:
+                raise InvalidMessage("a proposal must name a block, not nil")
+        self._signature(sender, msg.signing_bytes(self.chain), msg.signature)
         if isinstance(msg, Vote):
-            weight = self._weight(
-                committee,
-                msg.voter,
-                msg.credential,
-                committee_role(msg.height),
-                params.tau_committee,
-            )
-            self._signature(msg.voter, msg.signing_bytes(self.chain), msg.signature)
-            return weight
-        if isinstance(msg, Proposal) and not -1 <= msg.valid_round < msg.round:
-            raise InvalidMessage("a proposal's valid round must be -1 or below its round")
-        proposer = msg.proposer
-        role = proposer_role(msg.height, msg.round)
-        weight = self._weight(committee, proposer, msg.credential, role, params.tau_proposer)
-        self._signature(proposer, msg.signing_bytes(self.chain), msg.signature)
-        return weight
+            role, tau = committee_role(msg.height), params.tau_committee
+        else:
+            role, tau = proposer_role(msg.height, msg.round), params.tau_proposer
+        return self._weight(committee, sender, msg.credential, role, tau)
 
 
 def check_all(checker: Checker, msgs: list[Message], committee: Committee) -> list[Message]:

@@ -15,7 +15,7 @@ from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.devtime import BlockTime, Clock, SystemClock
 from powerverse.chain.exceptions import GenesisError
 from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecutor
-from powerverse.chain.genesis import Genesis, Validator, dev_genesis, load_genesis
+from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txpool import TxPool, TxPoolConfig
 from powerverse.crypto.keys import dev_accounts
@@ -72,7 +72,7 @@ def resolve_genesis(config: NodeConfig, data_dir: Path) -> Genesis:
     return dev_genesis(
         int(config.clock.time()),
         [a.address for a in dev_accounts()],
-        Validator(vkey.address, vkey.consensus.public_key, 1),
+        Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
 
 
