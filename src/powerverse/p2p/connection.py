@@ -251,6 +251,10 @@ class Connection:
                     reason = f"protocol violation: {err}"
                     self._events.on_violation(self, str(err))
                     break
+                except Exception:
+                    log.exception("handling a frame from %s failed", short_id(self.peer_id))
+                    reason = "internal error"
+                    break
         except asyncio.CancelledError:
             reason = "cancelled"
             raise

@@ -108,10 +108,34 @@ def _remote_of(writer: asyncio.StreamWriter) -> tuple[str, int]:
     return ("?", 0)
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("p2p task failed", exc_info=task.exception())
+
+
 def _check_kind(kind: int) -> int:
     if not isinstance(kind, int) or not 0 <= kind <= MAX_KIND:
         raise ValueError(f"request kind must be an integer in 0..{MAX_KIND}, got {kind!r}")
     return kind
+
+
+class _Events:
+    """What sessions report, routed to the host's private handlers."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    def on_message(self, conn: Connection, message: Message) -> None:
+        self._host._session_message(conn, message)
+
+    def on_violation(self, conn: Connection, reason: str) -> None:
+        self._host._session_violation(conn, reason)
+
+    def on_rate_limited(self, conn: Connection) -> None:
+        self._host._session_rate_limited(conn)
+
+    def on_closed(self, conn: Connection) -> None:
+        self._host._session_closed(conn)
 
 
 class Host:
@@ -244,8 +268,8 @@ class Host:
             for waiter in late:
                 waiter.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        while self._tasks:
-            tasks = list(self._tasks)
+        current = asyncio.current_task()
+        while tasks := [t for t in self._tasks if t is not current]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -269,10 +293,14 @@ class Host:
             raise HostNotRunning("the p2p host is not running")
         return self._local
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], *, log_errors: bool = True
+    ) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if log_errors:
+            task.add_done_callback(_log_failure)
         return task
 
     # Connecting
@@ -294,7 +322,7 @@ class Host:
             return target.peer_id
         dial = self._dials.get(target.peer_id)
         if dial is None:
-            dial = self._spawn(self._dial(target))
+            dial = self._spawn(self._dial(target), log_errors=False)
             self._dials[target.peer_id] = dial
             dial.add_done_callback(lambda _: self._dials.pop(target.peer_id, None))
         result: bytes = await asyncio.shield(dial)
@@ -446,7 +474,7 @@ class Host:
             listen_address=listen_address,
             config=self.config,
             clock=self._clock,
-            events=self,
+            events=_Events(self),
         )
         refusal = self._admit(direction, conn.peer_id)
         if refusal is not None:
@@ -486,10 +514,9 @@ class Host:
             failure.reason,
         )
 
-    # Session events (called by Connection)
+    # Session events (called by Connection through _Events)
 
-    def on_message(self, conn: Connection, message: Message) -> None:
-        """Dispatch a message from a session (part of SessionEvents)."""
+    def _session_message(self, conn: Connection, message: Message) -> None:
         if isinstance(message, Gossip):
             self._on_gossip(conn, message)
         elif isinstance(message, Request):
@@ -499,16 +526,13 @@ class Host:
         elif isinstance(message, PexResponse):
             self._on_addresses(conn, message)
 
-    def on_violation(self, conn: Connection, reason: str) -> None:
-        """Ban a peer that broke the protocol (part of SessionEvents)."""
+    def _session_violation(self, conn: Connection, reason: str) -> None:
         self.ban(conn.peer_id, reason)
 
-    def on_rate_limited(self, conn: Connection) -> None:
-        """Penalize a dropped frame (part of SessionEvents)."""
+    def _session_rate_limited(self, conn: Connection) -> None:
         self.penalize(conn.peer_id, self.config.rate_limit_penalty, "rate limit exceeded")
 
-    def on_closed(self, conn: Connection) -> None:
-        """Forget a closed session (part of SessionEvents)."""
+    def _session_closed(self, conn: Connection) -> None:
         if self._connections.get(conn.peer_id) is not conn:
             return
         del self._connections[conn.peer_id]
