@@ -204,6 +204,8 @@ async def test_host_checks_its_arguments() -> None:
         Host(os.urandom(32), chain_id=-1, genesis_hash=GENESIS)
     with pytest.raises(ValueError):
         Host(os.urandom(32), chain_id=1, genesis_hash=b"short")
+    with pytest.raises(ValueError):
+        Host(os.urandom(32), chain_id=1, genesis_hash=GENESIS, advertise_host="a b")
     with pytest.raises(Exception, match="32 bytes"):
         Host(b"short seed", chain_id=1, genesis_hash=GENESIS)
     host = Host(ConsensusKey.generate(), chain_id=1, genesis_hash=GENESIS, listen_port=None)

@@ -160,7 +160,10 @@ class Host:
         if not isinstance(genesis_hash, bytes) or len(genesis_hash) != 32:
             raise ValueError("genesis_hash must be 32 bytes")
         if advertise_host is not None and (
-            not advertise_host.isascii() or len(advertise_host) > 253
+            not advertise_host.isascii()
+            or not advertise_host.isprintable()
+            or len(advertise_host) > 253
+            or any(c in advertise_host for c in "@ /")
         ):
             raise ValueError("advertise_host must be an ascii host name or address")
         self.config = config or P2PConfig()
