@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from eth_hash.auto import keccak
@@ -98,12 +99,12 @@ class Committee:
     stakes: Mapping[bytes, StakeEntry]
     params: ConsensusParams
 
-    @property
+    @cached_property
     def total_stake(self) -> int:
         """W: all stake units."""
         return sum(e.stake for e in self.stakes.values())
 
-    @property
+    @cached_property
     def expected_weight(self) -> int:
         """The committee weight sortition selects on average (all of it when tau >= W)."""
         return min(self.params.tau_committee, self.total_stake)

@@ -194,6 +194,8 @@ class SimConfig:
     validation_time: float = 0.01
     build_time: float = 0.01
     resend_interval: float = 0.5
+    verify_cost: float = 0.0
+    """CPU seconds a node spends checking one message; a node checks one at a time."""
     relay: bool = True
     """Honest nodes pass on each message they accept once, as gossip does (costs N^2)."""
     seed: int = 0
@@ -220,6 +222,7 @@ class _Node:
     decided_at: dict[int, float] = field(default_factory=dict)
     relayed: set[bytes] = field(default_factory=set)
     vote_times: list[float] = field(default_factory=list)
+    busy_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ class Simulation:
         self.height_start: dict[int, float] = {}
         self.finality: list[float] = []
         self.max_round: dict[int, int] = {}
+        self._lowest: int | None = None
 
     # ---------------------------------------------------------------- event loop
 
@@ -290,9 +294,15 @@ class Simulation:
                 break
             self.now = t
             fn()
-            if all(len(n.decided) >= heights for n in self._honest()):
+            if self._lowest_honest_height() >= heights:
                 break
         return self._result()
+
+    def _lowest_honest_height(self) -> int:
+        """Heights decided by the slowest honest node (cheap: cached until a decision)."""
+        if self._lowest is None:
+            self._lowest = min(len(n.decided) for n in self._honest())
+        return self._lowest
 
     def _honest(self) -> list[_Node]:
         return [n for n in self.nodes if n.behaviour is None]
@@ -372,6 +382,7 @@ class Simulation:
         block = self.blocks[value]
         prev = self._seed_before(node, height)
         node.decided[height] = value
+        self._lowest = None
         if cert is not None:
             node.certificates[height] = cert
         if block[1] == b"empty":
@@ -512,7 +523,17 @@ class Simulation:
             if delay is None:
                 continue
             self.messages += 1
-            self._at(delay, partial(self._receive, dst, msg, src.index))
+            self._at(delay, partial(self._arrive, dst, msg, src.index))
+
+    def _arrive(self, node: _Node, msg: Message, src: int) -> None:
+        """A message reaches a node; it is handled once the node's CPU is free."""
+        cost = self.config.verify_cost
+        if cost <= 0:
+            self._receive(node, msg, src)
+            return
+        start = max(self.now, node.busy_until)
+        node.busy_until = start + cost
+        self._at(node.busy_until - self.now, partial(self._receive, node, msg, src))
 
     def _receive(self, node: _Node, msg: Message, src: int | None) -> None:
         if self._down(node):
