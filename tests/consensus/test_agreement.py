@@ -297,3 +297,13 @@ def test_a_zero_weight_vote_counts_for_nothing() -> None:
     for _ in range(3):
         a.on_vote(zero)
     assert a.decision is None
+
+
+def test_a_block_still_being_executed_at_the_propose_timeout_is_waited_for() -> None:
+    leader = _leader_index()
+    a = _agreement((leader + 1) % 4)
+    a.start()
+    _close_window(a)
+    assert ValidateValue(BLOCK_A) in a.on_proposal(_proposal(leader, BLOCK_A))
+    assert _my_votes(a.on_timeout(Timeout.PROPOSE, HEIGHT, 0)) == []
+    assert _my_votes(a.on_validated(BLOCK_A, True)) == [(Step.PREVOTE, BLOCK_A)]

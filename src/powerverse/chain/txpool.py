@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -21,6 +21,7 @@ from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.shanghai.constants import INITCODE_WORD_COST, MAX_INITCODE_SIZE
+from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
@@ -370,6 +371,16 @@ class TxPool:
             self._promote(account)
 
     # ------------------------------------------------------------------ queries
+
+    def known_senders(self, payloads: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Senders this pool already recovered, by hash, for the raw transactions given."""
+        out: dict[bytes, bytes] = {}
+        for raw in payloads:
+            tx_hash = keccak(raw)
+            ptx = self._by_hash.get(tx_hash)
+            if ptx is not None:
+                out[tx_hash] = ptx.sender
+        return out
 
     def get(self, tx_hash: bytes) -> PooledTx | None:
         """The pooled transaction with this hash, if any."""

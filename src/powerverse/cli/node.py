@@ -18,6 +18,7 @@ from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.runner import NodeConfig, RunningNode, start_node
 from powerverse.node.validator_key import ValidatorKey
+from powerverse.p2p import P2PError, PeerAddress
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,21 @@ def node(
     block_time: float | None = typer.Option(
         None, "--block-time", help="Seconds between blocks; default: a block as soon as txs wait."
     ),
+    p2p_port: int | None = typer.Option(
+        None,
+        "--p2p-port",
+        help="Join a validator network: listen for peers on this port and run agreement.",
+    ),
+    p2p_host: str = typer.Option("127.0.0.1", "--p2p-host", help="Peer-to-peer listen address."),
+    bootnode: list[str] = typer.Option(
+        [], "--bootnode", help="Peer to dial first, as PUBKEYHEX@HOST:PORT; repeatable."
+    ),
+    account_slots: int | None = typer.Option(
+        None,
+        "--txpool-account-slots",
+        help="Pending transactions kept per account (default 64; dev mode 4096).",
+        min=1,
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the startup information as one JSON line."
     ),
@@ -53,6 +69,17 @@ def node(
         fail("--block-time must be a positive number of seconds", EXIT_USAGE)
     if not 0 <= rpc_port <= 65535:
         fail("--rpc-port must be between 0 and 65535", EXIT_USAGE)
+    if p2p_port is not None and not 0 <= p2p_port <= 65535:
+        fail("--p2p-port must be between 0 and 65535", EXIT_USAGE)
+    if p2p_port is not None and dev:
+        fail("--p2p-port runs a validator network; it cannot be combined with --dev", EXIT_USAGE)
+    if bootnode and p2p_port is None:
+        fail("--bootnode needs --p2p-port", EXIT_USAGE)
+    for item in bootnode:
+        try:
+            PeerAddress.parse(item)
+        except P2PError as exc:
+            fail(f"--bootnode {item!r}: {exc}", EXIT_USAGE)
     try:
         vkey = ValidatorKey.load(validator_key) if validator_key else None
     except ChainError as exc:
@@ -65,6 +92,10 @@ def node(
         rpc_host=rpc_host,
         rpc_port=rpc_port,
         block_time=block_time,
+        p2p_port=p2p_port,
+        p2p_host=p2p_host,
+        bootnodes=tuple(bootnode),
+        account_slots=account_slots,
     )
     try:
         uvloop.run(_serve(config, as_json))

@@ -226,6 +226,15 @@ class Agreement:
         self._start_round(0)
         return self._flush()
 
+    def restore(
+        self, round_: int, locked: tuple[bytes | None, int], valid: tuple[bytes | None, int]
+    ) -> list[Action]:
+        """Resume after a restart: the saved lock and valid value, at the saved round."""
+        self.locked_value, self.locked_round = locked
+        self.valid_value, self.valid_round = valid
+        self._start_round(round_)
+        return self._flush()
+
     def on_priority(self, msg: Priority) -> list[Action]:
         """A checked priority announcement of this height."""
         if msg.height == self.height and self.decision is None:
@@ -294,7 +303,8 @@ class Agreement:
         if kind is Timeout.PRIORITY:
             self._close_priority_window(round_)
         elif kind is Timeout.PROPOSE and self.step is _Step.PROPOSE:
-            self._prevote_fallback()
+            if not self._validating_leader_block(round_):
+                self._prevote_fallback()
         elif kind is Timeout.PREVOTE and self.step is _Step.PREVOTE:
             self._vote(Step.PRECOMMIT, NIL)
             self.step = _Step.PRECOMMIT
@@ -424,6 +434,16 @@ class Agreement:
         if weight > 0:
             self._tallies.setdefault((vote.round, step), _Tally()).add(vote, weight)
             self._round_weight.setdefault(vote.round, {})[me.public_key] = weight
+
+    def _validating_leader_block(self, round_: int) -> bool:
+        """The leader's block arrived in time and is being executed: wait for the result.
+
+        Execution is bounded by the block gas limit, so this cannot stall a round forever;
+        prevoting the empty block while a valid block is half-executed would waste the round.
+        """
+        leader = self._leader.get(round_)
+        proposal = self._proposals.get((round_, leader)) if leader is not None else None
+        return proposal is not None and self._validity.get(proposal.value, False) is None
 
     def _unlocked_for(self, value: bytes) -> bool:
         return self.locked_round == -1 or self.locked_value == value

@@ -8,7 +8,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
@@ -19,8 +19,10 @@ from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_gene
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txpool import TxPool, TxPoolConfig
 from powerverse.crypto.keys import dev_accounts
+from powerverse.node.bft import BftProducer
 from powerverse.node.service import BlockProducer, DevProducer, Node
 from powerverse.node.validator_key import ValidatorKey
+from powerverse.p2p import Host
 from powerverse.rpc.eth import EthApi
 from powerverse.rpc.filters import FilterManager
 from powerverse.rpc.format import block_logs_json, header_json
@@ -46,6 +48,10 @@ class NodeConfig:
     block_time: float | None = None
     clock: Clock = field(default_factory=SystemClock)
     executor: str = "process"  # "process": blocks execute on a second core; "thread": in-process
+    p2p_port: int | None = None  # set: join a validator network and run agreement (BFT)
+    p2p_host: str = "127.0.0.1"
+    bootnodes: tuple[str, ...] = ()
+    account_slots: int | None = None  # pending transactions per account (pool), if not default
 
 
 def dev_validator() -> ValidatorKey:
@@ -85,6 +91,7 @@ class RunningNode:
     data_dir: Path
     tasks: list[asyncio.Task[None]]
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
+    host: Host | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -99,6 +106,8 @@ class RunningNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.node.drain_publications()
+        if self.host is not None:
+            await self.host.stop()
         await self.server.stop()
         self.node.executor.close()
         self.node.chain.close()
@@ -145,6 +154,12 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
     # A dev chain serves one developer's scripts, which send many txs from one account
     # at once (like Hardhat); a public node keeps geth-like per-account limits.
     pool_config = DEV_POOL if config.dev else TxPoolConfig()
+    if config.account_slots is not None:
+        pool_config = replace(
+            pool_config,
+            account_slots=config.account_slots,
+            global_slots=max(pool_config.global_slots, 4 * config.account_slots),
+        )
     pool = TxPool(chain_id=genesis.chain_id, config=pool_config)
     node = Node(
         chain=chain,
@@ -166,7 +181,28 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
 
     node.block_listeners.append(publish)
     server = RpcServer(api.methods())
+    host: Host | None = None
+    if producer is None and config.p2p_port is not None:
+        if config.dev:
+            raise GenesisError("--p2p-port joins a validator network; it cannot be used with --dev")
+        host = Host(
+            vkey.consensus,
+            chain_id=genesis.chain_id,
+            genesis_hash=chain.genesis_hash,
+            listen_host=config.p2p_host,
+            listen_port=config.p2p_port,
+            bootnodes=config.bootnodes,
+        )
+        producer = BftProducer(genesis, host, data_dir, vkey)
     await server.start(config.rpc_host, config.rpc_port)
+    if host is not None:
+        try:
+            await host.start()
+        except BaseException:
+            await server.stop()
+            raise
     producer = producer or DevProducer(config.block_time)
     task = asyncio.create_task(producer.run(node), name="block-producer")
-    return RunningNode(node=node, server=server, data_dir=data_dir, tasks=[task], temp_dir=temp)
+    return RunningNode(
+        node=node, server=server, data_dir=data_dir, tasks=[task], temp_dir=temp, host=host
+    )

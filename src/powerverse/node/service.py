@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_typing import Address
@@ -59,6 +59,26 @@ class BlockProducer(Protocol):
         ...
 
 
+class ConsensusView(Protocol):
+    """What a node running agreement tells JSON-RPC (pv_consensusStatus and friends)."""
+
+    def status(self) -> dict[str, Any]:
+        """Height, round, step, peers and a summary of the last certificate."""
+        ...
+
+    def certificate(self, number: int) -> dict[str, Any] | None:
+        """The finality certificate of a committed block, as JSON; None if it has none."""
+        ...
+
+    def validators(self) -> list[dict[str, Any]]:
+        """The validator set with stakes."""
+        ...
+
+    def peer_count(self) -> int:
+        """Connected peers."""
+        ...
+
+
 @dataclass
 class Node:
     """Chain, pool and block production; the RPC layer reads and drives it."""
@@ -77,6 +97,8 @@ class Node:
     _snapshot_seq: int = 0
     _build_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _publishing: asyncio.Task[None] | None = None
+    consensus: ConsensusView | None = None
+    tx_listeners: list[Callable[[PooledTx], None]] = field(default_factory=list)
 
     # ---------------------------------------------------------------- reads
 
@@ -95,7 +117,7 @@ class Node:
 
     def peer_count(self) -> int:
         """Connected peers (a single dev node has none)."""
-        return 0
+        return self.consensus.peer_count() if self.consensus is not None else 0
 
     def pending_nonce(self, address: bytes) -> int:
         """Next nonce for `address`, counting its pending pool transactions."""
@@ -103,8 +125,12 @@ class Node:
 
     # ---------------------------------------------------------------- writes
 
-    def submit_raw(self, raw: bytes) -> PooledTx:
-        """Validate and pool a signed transaction, then wake the producer."""
+    def submit_raw(self, raw: bytes, *, from_peer: bool = False) -> PooledTx:
+        """Validate and pool a signed transaction, then wake the producer.
+
+        Transactions from clients are passed to ``tx_listeners`` (gossip to peers); those
+        that came from a peer are not (the gossip layer relays them itself).
+        """
         ptx = self.pool.add_raw(
             raw,
             self.head_state(),
@@ -112,7 +138,15 @@ class Node:
             block_gas_limit=int(self.chain.head.gas_limit),
         )
         self._wake.set()
+        if not from_peer:
+            for listener in self.tx_listeners:
+                listener(ptx)
         return ptx
+
+    def adopt_block(self, result: BuildResult) -> None:
+        """A block committed by consensus (or sync): move the pool on and publish it."""
+        self._after_new_head(result.rejected)
+        self.publish_later(result)
 
     async def build_block(self, *, timestamp: int | None = None) -> BuiltBlock:
         """Make one block from the pool now; returns once block listeners have seen it."""

@@ -14,7 +14,7 @@ from powerverse import __version__
 from powerverse.chain.blockchain import CallRequest
 from powerverse.chain.exceptions import BlockNotFound, DevModeOnly, ExecutionError, Reverted
 from powerverse.chain.txpool_errors import TxPoolError
-from powerverse.node.service import Node
+from powerverse.node.service import ConsensusView, Node
 from powerverse.rpc import params as p
 from powerverse.rpc.errors import (
     ExecutionReverted,
@@ -604,6 +604,28 @@ class EthApi:
             "peers": self.node.peer_count(),
             "txpool": {"pending": pending, "queued": queued},
         }
+
+    def _consensus(self, method: str) -> ConsensusView:
+        view = self.node.consensus
+        if view is None:
+            raise MethodNotAllowed(
+                method, "this node runs no agreement (start it with --p2p-port on a network)"
+            )
+        return view
+
+    async def pv_consensusStatus(self, params: Any, ctx: CallContext) -> dict[str, Any]:
+        p.params_list(params, (), 0)
+        return self._consensus("pv_consensusStatus").status()
+
+    async def pv_getCertificate(self, params: Any, ctx: CallContext) -> dict[str, Any] | None:
+        (number_raw,) = p.params_list(params, ("blockNumber",), 1)
+        view = self._consensus("pv_getCertificate")
+        number = p.quantity(number_raw, "block number")
+        return view.certificate(number)
+
+    async def pv_validators(self, params: Any, ctx: CallContext) -> list[dict[str, Any]]:
+        p.params_list(params, (), 0)
+        return self._consensus("pv_validators").validators()
 
     def methods(self) -> dict[str, Handler]:
         """The method table for the RPC server."""

@@ -1,0 +1,832 @@
+"""A validator (or observer) node: agreement over the p2p network, block execution, sync.
+
+``BftProducer`` is the node's ``BlockProducer`` when it runs a multi-validator chain. Per
+height it builds the deterministic empty block, runs ``consensus.Agreement`` with the
+committee of that height, answers its actions (gossip messages, timers, build or execute
+blocks in the executor process) and commits the decided block with its seal (certificate and
+seed proof). A node that sees messages of later heights, or learns of a higher peer, fetches
+the missed blocks with their seals from peers, verifies every certificate and re-executes
+every block: it trusts no peer.
+
+Crash safety: before any vote or proposal leaves the node, the slot it fills and the node's
+lock are written to ``consensus-wal.json`` (fsync'ed), so a restarted validator never signs a
+second value for one slot and keeps its lock (see ``wal.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rlp
+from eth.abc import BlockHeaderAPI
+
+from powerverse.chain.blockcodec import decode_block, encode_block
+from powerverse.chain.exceptions import ChainError, InvalidBlock
+from powerverse.chain.executor import BuildResult, PendingResult
+from powerverse.chain.genesis import Genesis
+from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
+from powerverse.chain.txpool import PooledTx
+from powerverse.chain.txpool_errors import (
+    InvalidSenderError,
+    InvalidTransactionEncodingError,
+    TxPoolError,
+    TxTypeNotSupportedError,
+)
+from powerverse.consensus.agreement import (
+    Action,
+    Agreement,
+    Broadcast,
+    BuildBlock,
+    Decide,
+    Equivocation,
+    Me,
+    ScheduleTimeout,
+    Timeouts,
+    ValidateValue,
+)
+from powerverse.consensus.certificates import Certificate, verify_certificate
+from powerverse.consensus.checks import Checker
+from powerverse.consensus.committee import (
+    Committee,
+    GenesisStakes,
+    committee_for,
+    committee_role,
+    genesis_seed,
+    next_seed,
+    proposer_role,
+    seed_alpha,
+)
+from powerverse.consensus.crypto import KeySigner, RealCrypto
+from powerverse.consensus.exceptions import ConsensusError, InvalidCertificate
+from powerverse.consensus.messages import Chain, Credential, Message, Proposal, Vote
+from powerverse.consensus.messages import decode as decode_message
+from powerverse.consensus.messages import encode as encode_message
+from powerverse.node.service import Node
+from powerverse.node.validator_key import ValidatorKey
+from powerverse.node.wal import ConsensusWal
+from powerverse.p2p import GossipMessage, Host, RequestError, Verdict
+
+log = logging.getLogger(__name__)
+
+TOPIC_TX = 1
+TOPIC_CONSENSUS = 2
+TOPIC_PROPOSAL = 3
+REQ_STATUS = 1
+REQ_BLOCKS = 2
+REQ_BLOCK = 3
+
+ZERO_ADDRESS = b"\x00" * 20
+MAX_FUTURE_DRIFT = 15
+"""Seconds a proposed block's timestamp may be ahead of this node's clock."""
+SYNC_BATCH = 32
+MAX_BUFFERED = 5_000
+"""Messages of the next heights kept until their height starts."""
+HEIGHTS_AHEAD = 3
+TX_BATCH = 256
+"""Transactions per gossip message (one message per transaction would trip rate limits)."""
+TX_BATCH_DELAY = 0.02
+
+
+def timeouts_of(genesis: Genesis) -> Timeouts:
+    """The step timeouts from the genesis consensus parameters."""
+    p = genesis.consensus
+    step = p.step_timeout_ms / 1000
+    return Timeouts(
+        priority_window=p.priority_window_ms / 1000,
+        propose=p.propose_timeout_ms / 1000,
+        prevote=step,
+        precommit=step,
+        increase=p.timeout_increase_ms / 1000,
+    )
+
+
+def encode_seal(cert: Certificate, seed_proof: bytes) -> bytes:
+    """A block's seal: its certificate and its producer's seed proof (empty for empty blocks)."""
+    return bytes(rlp.encode([cert.encode(), seed_proof]))
+
+
+def decode_seal(data: bytes) -> tuple[Certificate, bytes]:
+    """Parse a seal; raise InvalidCertificate on garbage."""
+    try:
+        check_rlp_depth(data, 2)
+        items = rlp.decode(data)
+    except (RlpShapeError, rlp.exceptions.DecodingError) as exc:
+        raise InvalidCertificate(f"malformed seal: {exc}") from exc
+    if (
+        not isinstance(items, list)
+        or len(items) != 2
+        or not all(isinstance(i, bytes) for i in items)
+    ):
+        raise InvalidCertificate("a seal is [certificate, seed proof]")
+    return Certificate.decode(items[0]), items[1]
+
+
+def seed_of(header: BlockHeaderAPI, genesis_hash: bytes) -> bytes:
+    """The sortition seed a block hands to the next height."""
+    if header.block_number == 0:
+        return genesis_seed(genesis_hash)
+    return bytes(header.mix_hash)
+
+
+@dataclass
+class _Event:
+    kind: str
+    data: Any
+
+
+class BftProducer:
+    """Runs agreement for every height; see the module docstring."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        host: Host,
+        data_dir: Path,
+        key: ValidatorKey | None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.genesis = genesis
+        self.host = host
+        self.key = key
+        self.clock = clock
+        self.stakes = GenesisStakes.of(genesis)
+        self.timeouts = timeouts_of(genesis)
+        self.crypto = RealCrypto()
+        self.signer = KeySigner(key.consensus) if key is not None else None
+        self.wal = ConsensusWal(data_dir / "consensus-wal.json")
+        self.node: Node | None = None
+        self.chain_ctx: Chain | None = None
+        self.checker: Checker | None = None
+        self.agreement: Agreement | None = None
+        self.committee: Committee | None = None
+        self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._future: dict[int, list[Message]] = defaultdict(list)
+        self._buffered = 0
+        self._bodies: OrderedDict[bytes, bytes] = OrderedDict()  # block hash -> wire bytes
+        self._seed_proofs: dict[bytes, bytes] = {}
+        self._pending: dict[bytes, PendingResult] = {}
+        self._exec_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._syncing = False
+        self._last_cert: Certificate | None = None
+        self._tx_out: list[bytes] = []
+        self._tx_flush: asyncio.TimerHandle | None = None
+        self.evidence: list[Equivocation] = []
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self, node: Node) -> None:
+        """Produce (agree on) blocks until cancelled."""
+        self.node = node
+        self.chain_ctx = Chain(self.genesis.chain_id, node.chain.genesis_hash)
+        self.checker = Checker(self.chain_ctx, self.crypto)
+        node.consensus = self
+        node.tx_listeners.append(self._gossip_tx)
+        self.host.subscribe(TOPIC_TX, self._validate_tx, self._deliver_nothing)
+        self.host.subscribe(TOPIC_CONSENSUS, self._validate_consensus, self._deliver_consensus)
+        self.host.subscribe(TOPIC_PROPOSAL, self._validate_proposal, self._deliver_consensus)
+        self.host.on_request(REQ_STATUS, self._serve_status)
+        self.host.on_request(REQ_BLOCKS, self._serve_blocks)
+        self.host.on_request(REQ_BLOCK, self._serve_block)
+        self.host.on_connect(lambda peer: self._post("peer", peer))
+        try:
+            while True:
+                try:
+                    await self._sync_from_peers()
+                    await self._wait_for_slot()
+                    await self._run_height()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("consensus height failed; starting it again")
+                    await asyncio.sleep(0.5)
+        finally:
+            for timer in self._timers:
+                timer.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consensus task failed", exc_info=task.exception())
+
+    def _post(self, kind: str, data: Any) -> None:
+        self._events.put_nowait(_Event(kind, data))
+
+    @property
+    def _node(self) -> Node:
+        assert self.node is not None
+        return self.node
+
+    # ---------------------------------------------------------------- one height
+
+    async def _wait_for_slot(self) -> None:
+        """Blocks carry whole-second timestamps that must increase: at most one per second."""
+        head_time = int(self._node.chain.head.timestamp)
+        delay = head_time - self.clock()
+        if delay > 0:
+            await asyncio.sleep(min(delay, 2.0))
+
+    async def _run_height(self) -> None:
+        node = self._node
+        chain = node.chain
+        parent = chain.head
+        height = int(parent.block_number) + 1
+        prev_seed = seed_of(parent, chain.genesis_hash)
+        committee = committee_for(height, prev_seed, self.stakes, self.genesis.consensus)
+        self.committee = committee
+        self._pending.clear()
+        empty = await self._exec(
+            "propose",
+            [],
+            timestamp=int(parent.timestamp) + 1,
+            coinbase=ZERO_ADDRESS,
+            mix_hash=next_seed(prev_seed, height, None),
+            extra_data=b"",
+        )
+        self._remember(empty, b"")
+        agreement = Agreement(
+            self._ctx,
+            committee,
+            empty.block_hash,
+            self.timeouts,
+            self._me(committee, prev_seed),
+            self.crypto.priority,
+        )
+        self.agreement = agreement
+        saved = self.wal.restore(height)
+        if saved is not None:
+            actions = agreement.restore(saved.round, saved.locked, saved.valid)
+        else:
+            actions = agreement.start()
+        await self._apply(actions)
+        for msg in self._future.pop(height, []):
+            self._buffered -= 1
+            await self._handle_message(msg)
+        while agreement.decision is None and chain.height < height:
+            event = await self._events.get()
+            await self._handle(event, height)
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _me(self, committee: Committee, prev_seed: bytes) -> Me | None:
+        signer = self.signer
+        if signer is None:
+            return None
+        stake = committee.stake_of(signer.public_key)
+        if stake <= 0:
+            return None
+        params = committee.params
+        total = committee.total_stake
+        height = committee.height
+        committee_cred = signer.sortition(
+            prev_seed, params.tau_committee, committee_role(height), stake, total
+        )
+        cache: dict[int, Credential | None] = {}
+
+        def proposer(round_: int) -> Credential | None:
+            if round_ not in cache:
+                role = proposer_role(height, round_)
+                cache[round_] = signer.sortition(prev_seed, params.tau_proposer, role, stake, total)
+            return cache[round_]
+
+        return Me(signer.public_key, self._sign, committee_cred, proposer)
+
+    def _sign(self, message: bytes) -> bytes:
+        assert self.signer is not None
+        return self.signer.sign(message)
+
+    @property
+    def _ctx(self) -> Chain:
+        assert self.chain_ctx is not None
+        return self.chain_ctx
+
+    async def _handle(self, event: _Event, height: int) -> None:
+        agreement = self.agreement
+        assert agreement is not None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "h%d r%d %s: %s %s",
+                height,
+                agreement.round,
+                agreement.step.name,
+                event.kind,
+                type(event.data).__name__ if event.kind == "message" else event.data,
+            )
+        if event.kind == "message":
+            await self._handle_message(event.data)
+        elif event.kind == "timeout":
+            kind, h, r = event.data
+            await self._apply(agreement.on_timeout(kind, h, r))
+        elif event.kind == "validated":
+            value, ok = event.data
+            await self._apply(agreement.on_validated(value, ok))
+        elif event.kind == "built":
+            round_, result, seed_proof = event.data
+            self._remember(result, seed_proof)
+            await self._apply(agreement.on_own_block(round_, result.block_hash, seed_proof))
+        elif event.kind in ("ahead", "peer"):
+            await self._sync_from_peers()
+
+    async def _handle_message(self, msg: Message) -> None:
+        agreement = self.agreement
+        if agreement is None or msg.height != agreement.height:
+            return
+        if isinstance(msg, Vote):
+            actions = agreement.on_vote(msg)
+        elif isinstance(msg, Proposal):
+            actions = agreement.on_proposal(msg)
+        else:
+            actions = agreement.on_priority(msg)
+        await self._apply(actions)
+
+    # ---------------------------------------------------------------- actions
+
+    async def _apply(self, actions: list[Action]) -> None:
+        agreement = self.agreement
+        assert agreement is not None
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self._broadcast(action.message)
+            elif isinstance(action, ScheduleTimeout):
+                loop = asyncio.get_running_loop()
+                data = (action.kind, action.height, action.round)
+                self._timers.append(loop.call_later(action.delay, self._post, "timeout", data))
+            elif isinstance(action, BuildBlock):
+                self._spawn(self._build(action))
+            elif isinstance(action, ValidateValue):
+                self._spawn(self._validate(agreement.height, action.value))
+            elif isinstance(action, Decide):
+                await self._commit(action)
+            elif isinstance(action, Equivocation):
+                self._record_evidence(action)
+
+    def _broadcast(self, msg: Message) -> None:
+        if isinstance(msg, Vote | Proposal):
+            value = msg.value
+            step = int(msg.step) if isinstance(msg, Vote) else 0
+            if not self.wal.may_sign(msg.height, msg.round, step, value):
+                log.warning(
+                    "not signing a second value for height %d round %d", msg.height, msg.round
+                )
+                return
+            agreement = self.agreement
+            assert agreement is not None
+            self.wal.record(
+                msg.height,
+                msg.round,
+                step,
+                value,
+                locked=(agreement.locked_value, agreement.locked_round),
+                valid=(agreement.valid_value, agreement.valid_round),
+            )
+        if isinstance(msg, Proposal):
+            body = self._bodies.get(msg.value, b"")
+            payload = bytes(rlp.encode([encode_message(msg), body]))
+            self._publish(TOPIC_PROPOSAL, payload)
+        else:
+            self._publish(TOPIC_CONSENSUS, encode_message(msg))
+
+    def _publish(self, topic: int, payload: bytes) -> None:
+        try:
+            self.host.publish(topic, payload)
+        except Exception:
+            log.exception("gossip publish failed")
+
+    def _remember(self, result: PendingResult, seed_proof: bytes) -> None:
+        self._pending[result.block_hash] = result
+        self._bodies[result.block_hash] = result.encoded()
+        self._seed_proofs[result.block_hash] = seed_proof
+        while len(self._bodies) > 64:
+            old, _ = self._bodies.popitem(last=False)
+            self._seed_proofs.pop(old, None)
+
+    async def _exec(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the block executor (one call at a time; it runs in its own process)."""
+        executor = self._node.executor
+        async with self._exec_lock:
+            return await asyncio.to_thread(getattr(executor, method), *args, **kwargs)
+
+    async def _build(self, action: BuildBlock) -> None:
+        node = self._node
+        parent = node.chain.head
+        signer, key = self.signer, self.key
+        if signer is None or key is None or int(parent.block_number) + 1 != action.height:
+            return
+        prev_seed = seed_of(parent, node.chain.genesis_hash)
+        alpha = seed_alpha(prev_seed, action.height)
+        seed_proof = signer.vrf_prove(alpha)
+        output = self.crypto.vrf_output(signer.public_key, seed_proof, alpha)
+        assert output is not None
+        timestamp = max(int(parent.timestamp) + 1, int(self.clock()))
+        candidates = node.pool.select(node.next_base_fee())
+        try:
+            result = await self._exec(
+                "propose",
+                _fill(candidates, int(parent.gas_limit)),
+                timestamp=timestamp,
+                coinbase=key.address,
+                mix_hash=next_seed(prev_seed, action.height, output),
+                extra_data=signer.public_key,
+            )
+        except ChainError:
+            log.exception("building a proposal failed")
+            return
+        log.info(
+            "built proposal for height %d round %d: %d of %d candidates",
+            action.height,
+            action.round,
+            len(result.tx_payloads),
+            len(candidates),
+        )
+        for tx_hash, reason in result.rejected[:3]:
+            log.info("proposal left out 0x%s: %s", tx_hash.hex()[:16], reason)
+        self._post("built", (action.round, result, seed_proof))
+
+    async def _validate(self, height: int, value: bytes) -> None:
+        ok = await self._check_block(height, value)
+        self._post("validated", (value, ok))
+
+    async def _check_block(self, height: int, value: bytes) -> bool:
+        """Fetch (if needed), check the seal rules of, and execute a proposed block."""
+        if value in self._pending:
+            return True
+        body = self._bodies.get(value)
+        seed_proof = self._seed_proofs.get(value)
+        if body is None or seed_proof is None:
+            fetched = await self._fetch_block(value)
+            if fetched is None:
+                return False
+            body, seed_proof = fetched
+        try:
+            header, payloads = decode_block(body)
+            if bytes(header.hash) != value:
+                return False
+            self._check_header(header, seed_proof)
+            known = self._node.pool.known_senders(payloads)
+            result = await self._exec("execute", header, payloads, known_senders=known)
+        except (InvalidBlock, ConsensusError) as exc:
+            log.info("block 0x%s refused: %s", value.hex()[:16], exc)
+            return False
+        except ChainError as exc:
+            log.info("block 0x%s not executed: %s", value.hex()[:16], exc)
+            return False
+        self._remember(result, seed_proof)
+        return True
+
+    def _check_header(self, header: BlockHeaderAPI, seed_proof: bytes) -> None:
+        """The consensus rules of a non-empty block: producer, fee recipient, seed, time."""
+        chain = self._node.chain
+        parent = chain.header_by_hash(bytes(header.parent_hash))
+        height = int(header.block_number)
+        prev_seed = seed_of(parent, chain.genesis_hash)
+        producer = bytes(header.extra_data)
+        entry = self.stakes.stakes_at(height).get(producer)
+        if entry is None:
+            raise InvalidBlock("the block's producer (extraData) is not a validator")
+        if bytes(header.coinbase) != entry.account:
+            raise InvalidBlock("the block's fee recipient is not its producer's account")
+        output = self.crypto.vrf_output(producer, seed_proof, seed_alpha(prev_seed, height))
+        if output is None:
+            raise InvalidBlock("the block's seed proof does not verify")
+        if bytes(header.mix_hash) != next_seed(prev_seed, height, output):
+            raise InvalidBlock("the block's mixHash is not the seed its proof gives")
+        if int(header.timestamp) > self.clock() + MAX_FUTURE_DRIFT:
+            raise InvalidBlock("the block's timestamp is too far in the future")
+
+    async def _commit(self, decision: Decide) -> None:
+        cert = Certificate(decision.height, decision.round, decision.value, decision.certificate)
+        seal = encode_seal(cert, self._seed_proofs.get(decision.value, b""))
+        result: BuildResult = await self._exec("commit_pending", decision.value, seal)
+        self._last_cert = cert
+        self._node.adopt_block(result)
+        self.wal.clear_below(decision.height + 1)
+        log.info(
+            "finalized block %d (round %d, %d txs) 0x%s",
+            decision.height,
+            decision.round,
+            result.tx_count,
+            decision.value.hex()[:16],
+        )
+
+    def _record_evidence(self, evidence: Equivocation) -> None:
+        if len(self.evidence) < 1000:
+            self.evidence.append(evidence)
+        first = evidence.first
+        sender = first.voter if isinstance(first, Vote) else first.proposer
+        log.warning("equivocation by validator 0x%s recorded", sender.hex()[:16])
+
+    # ---------------------------------------------------------------- gossip in
+
+    def _validate_tx(self, message: GossipMessage) -> Verdict:
+        """A batch of raw transactions from a peer: pool the new ones.
+
+        Malformed data or a transaction no honest node would send (bad encoding or
+        signature) is a REJECT; transactions that are merely stale here (known, nonce too
+        low, underpriced, over a limit) are normal in gossip and only IGNOREd.
+        """
+        try:
+            check_rlp_depth(message.payload, 1)
+            raws = rlp.decode(message.payload)
+        except (RlpShapeError, rlp.exceptions.DecodingError):
+            return Verdict.REJECT
+        if not isinstance(raws, list) or not raws or len(raws) > TX_BATCH:
+            return Verdict.REJECT
+        fresh = 0
+        for raw in raws:
+            if not isinstance(raw, bytes):
+                return Verdict.REJECT
+            try:
+                self._node.submit_raw(raw, from_peer=True)
+                fresh += 1
+            except (InvalidTransactionEncodingError, InvalidSenderError, TxTypeNotSupportedError):
+                return Verdict.REJECT
+            except TxPoolError:
+                continue
+        return Verdict.ACCEPT if fresh else Verdict.IGNORE
+
+    def _deliver_nothing(self, message: GossipMessage) -> None:
+        return None
+
+    def _classify(self, msg: Message) -> Verdict:
+        agreement, committee, checker = self.agreement, self.committee, self.checker
+        current = agreement.height if agreement is not None else self._node.chain.height + 1
+        if msg.height < current:
+            return Verdict.IGNORE
+        if msg.height > current:
+            if msg.height <= current + HEIGHTS_AHEAD and self._buffered < MAX_BUFFERED:
+                self._future[msg.height].append(msg)
+                self._buffered += 1
+            self._post("ahead", None)
+            return Verdict.IGNORE
+        if committee is None or checker is None:
+            return Verdict.IGNORE
+        try:
+            checker.check(msg, committee)
+        except ConsensusError:
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    def _validate_consensus(self, message: GossipMessage) -> Verdict:
+        try:
+            msg = decode_message(message.payload)
+        except ConsensusError:
+            return Verdict.REJECT
+        if isinstance(msg, Proposal):
+            return Verdict.REJECT  # proposals travel on their own topic with the block
+        return self._classify(msg)
+
+    def _validate_proposal(self, message: GossipMessage) -> Verdict:
+        try:
+            check_rlp_depth(message.payload, 2)
+            items = rlp.decode(message.payload)
+            if not isinstance(items, list) or len(items) != 2:
+                return Verdict.REJECT
+            msg = decode_message(items[0])
+            body = items[1]
+        except (RlpShapeError, rlp.exceptions.DecodingError, ConsensusError):
+            return Verdict.REJECT
+        if not isinstance(msg, Proposal) or not isinstance(body, bytes):
+            return Verdict.REJECT
+        verdict = self._classify(msg)
+        if verdict is Verdict.ACCEPT and body:
+            self._bodies[msg.value] = body
+            self._seed_proofs[msg.value] = msg.seed_proof
+        return verdict
+
+    def _deliver_consensus(self, message: GossipMessage) -> None:
+        payload = message.payload
+        if message.topic == TOPIC_PROPOSAL:
+            payload = rlp.decode(payload)[0]
+        self._post("message", decode_message(payload))
+
+    def _gossip_tx(self, ptx: PooledTx) -> None:
+        """Queue a client's transaction for gossip; batches go out every few milliseconds."""
+        self._tx_out.append(ptx.raw)
+        if len(self._tx_out) >= TX_BATCH:
+            self._flush_txs()
+        elif self._tx_flush is None:
+            loop = asyncio.get_running_loop()
+            self._tx_flush = loop.call_later(TX_BATCH_DELAY, self._flush_txs)
+
+    def _flush_txs(self) -> None:
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
+        batch, self._tx_out = self._tx_out, []
+        if batch:
+            self._publish(TOPIC_TX, bytes(rlp.encode(batch)))
+
+    # ---------------------------------------------------------------- serving peers
+
+    async def _serve_status(self, peer: bytes, payload: bytes) -> bytes:
+        chain = self._node.chain
+        return bytes(rlp.encode([chain.height, bytes(chain.head.hash)]))
+
+    async def _serve_blocks(self, peer: bytes, payload: bytes) -> bytes:
+        try:
+            first, count = (int.from_bytes(x, "big") for x in rlp.decode(payload))
+        except Exception:
+            return bytes(rlp.encode([]))
+        chain = self._node.chain
+        out = []
+        for number in range(
+            max(1, first), min(chain.height, first + min(count, SYNC_BATCH) - 1) + 1
+        ):
+            header, payloads = chain.raw_block(number)
+            seal = chain.seal_of(bytes(header.hash)) or b""
+            out.append([encode_block(header, payloads), seal])
+        return bytes(rlp.encode(out))
+
+    async def _serve_block(self, peer: bytes, payload: bytes) -> bytes:
+        body = self._bodies.get(payload)
+        if body is None:
+            return b""
+        return bytes(rlp.encode([body, self._seed_proofs.get(payload, b"")]))
+
+    async def _fetch_block(self, value: bytes) -> tuple[bytes, bytes] | None:
+        for info in self.host.peers():
+            try:
+                reply = await self.host.request(info.peer_id, REQ_BLOCK, value, timeout=2.0)
+                if not reply:
+                    continue
+                check_rlp_depth(reply, 2)
+                body, proof = rlp.decode(reply)
+                if isinstance(body, bytes) and isinstance(proof, bytes):
+                    return body, proof
+            except (RequestError, RlpShapeError, rlp.exceptions.DecodingError, ValueError):
+                continue
+        return None
+
+    # ---------------------------------------------------------------- sync
+
+    async def _sync_from_peers(self) -> None:
+        """Fetch and verify blocks from peers that are ahead of us."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            progress = True
+            while progress:
+                progress = False
+                for info in self.host.peers():
+                    if await self._sync_from(info.peer_id):
+                        progress = True
+        finally:
+            self._syncing = False
+
+    async def _sync_from(self, peer: bytes) -> bool:
+        chain = self._node.chain
+        try:
+            status = rlp.decode(await self.host.request(peer, REQ_STATUS, b"", timeout=2.0))
+            their_height = int.from_bytes(status[0], "big")
+        except (RequestError, rlp.exceptions.DecodingError, IndexError, TypeError, ValueError):
+            return False
+        advanced = False
+        while their_height > chain.height:
+            start = chain.height + 1
+            request = bytes(rlp.encode([start, SYNC_BATCH]))
+            try:
+                reply = await self.host.request(peer, REQ_BLOCKS, request, timeout=10.0)
+                check_rlp_depth(reply, 3)
+                items = rlp.decode(reply)
+            except (RequestError, RlpShapeError, rlp.exceptions.DecodingError):
+                return advanced
+            if not isinstance(items, list) or not items:
+                return advanced
+            for item in items:
+                if not self._import(peer, item):
+                    return advanced
+                if not await self._import_checked(item):
+                    self.host.penalize(peer, 50.0, "sent a block that does not verify")
+                    return advanced
+                advanced = True
+        return advanced
+
+    def _import(self, peer: bytes, item: Any) -> bool:
+        return isinstance(item, list) and len(item) == 2 and all(isinstance(i, bytes) for i in item)
+
+    async def _import_checked(self, item: list[bytes]) -> bool:
+        """Verify a synced block's seal and execute it; False when it does not verify."""
+        chain = self._node.chain
+        body, seal = item
+        try:
+            header, payloads = decode_block(body)
+            height = int(header.block_number)
+            if height != chain.height + 1:
+                return False
+            cert, seed_proof = decode_seal(seal)
+            prev_seed = seed_of(chain.head, chain.genesis_hash)
+            committee = committee_for(height, prev_seed, self.stakes, self.genesis.consensus)
+            assert self.checker is not None
+            verify_certificate(cert, self.checker, committee)
+            if cert.value != bytes(header.hash):
+                raise InvalidCertificate("the certificate is for another block")
+            if header.extra_data:
+                self._check_header(header, seed_proof)
+            elif bytes(header.mix_hash) != next_seed(prev_seed, height, None):
+                raise InvalidBlock("the empty block's mixHash is not its height's seed")
+            result = await self._exec("import_block", header, payloads, seal)
+        except (InvalidBlock, ConsensusError) as exc:
+            log.warning("synced block refused: %s", exc)
+            return False
+        self._last_cert = cert
+        self._node.adopt_block(result)
+        log.info("synced block %d", height)
+        return True
+
+    # ---------------------------------------------------------------- ConsensusView
+
+    def status(self) -> dict[str, Any]:
+        """pv_consensusStatus."""
+        agreement = self.agreement
+        cert = self._last_cert
+        return {
+            "height": agreement.height if agreement is not None else self._node.chain.height + 1,
+            "round": agreement.round if agreement is not None else 0,
+            "step": agreement.step.name.lower() if agreement is not None else "sync",
+            "peers": self.peer_count(),
+            "validator": self.signer is not None,
+            "lockedRound": agreement.locked_round if agreement is not None else -1,
+            "evidence": len(self.evidence),
+            "lastCertificate": None
+            if cert is None
+            else {
+                "height": cert.height,
+                "round": cert.round,
+                "blockHash": "0x" + cert.value.hex(),
+                "votes": len(cert.votes),
+                "weight": cert.weight,
+            },
+        }
+
+    def certificate(self, number: int) -> dict[str, Any] | None:
+        """pv_getCertificate."""
+        chain = self._node.chain
+        if number < 1 or number > chain.height:
+            return None
+        header = chain.header_by_number(number)
+        seal = chain.seal_of(bytes(header.hash))
+        if not seal:
+            return None
+        cert, seed_proof = decode_seal(seal)
+        return {
+            "height": cert.height,
+            "round": cert.round,
+            "blockHash": "0x" + cert.value.hex(),
+            "weight": cert.weight,
+            "seedProof": "0x" + seed_proof.hex(),
+            "votes": [
+                {
+                    "voter": "0x" + v.voter.hex(),
+                    "weight": v.credential.weight,
+                    "vrfHash": "0x" + v.credential.vrf_hash.hex(),
+                    "vrfProof": "0x" + v.credential.proof.hex(),
+                    "signature": "0x" + v.signature.hex(),
+                }
+                for v in cert.votes
+            ],
+        }
+
+    def validators(self) -> list[dict[str, Any]]:
+        """pv_validators."""
+        unit = self.genesis.consensus.stake_unit_wei
+        return [
+            {
+                "consensusKey": "0x" + e.public_key.hex(),
+                "address": "0x" + e.account.hex(),
+                "stake": hex(e.stake * unit),
+                "stakeUnits": e.stake,
+            }
+            for e in self.stakes.stakes_at(self._node.chain.height + 1).values()
+        ]
+
+    def peer_count(self) -> int:
+        """Connected peers."""
+        return len(self.host.peers())
+
+
+def _fill(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:
+    budget = gas_limit + gas_limit // 4
+    total = 0
+    for i, ptx in enumerate(candidates):
+        total += ptx.tx.gas
+        if total > budget:
+            return candidates[:i]
+    return candidates
