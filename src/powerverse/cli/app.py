@@ -41,10 +41,11 @@ def _root(
 
 def _register_subcommands() -> None:
     """Attach each area's commands; each lives in its own module."""
-    from powerverse.cli import account, genesis, node, status
+    from powerverse.cli import account, devnet, genesis, node, status
 
     app.add_typer(account.app, name="account")
     app.add_typer(genesis.app, name="genesis")
+    app.add_typer(devnet.app, name="devnet")
     node.register(app)
     status.register(app)
 
