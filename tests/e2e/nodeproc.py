@@ -50,6 +50,7 @@ class NodeProcess:
     extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    dev: bool = True  # False: a network node; extra_args carry --genesis, keys and ports
 
     @property
     def url(self) -> str:
@@ -64,7 +65,13 @@ class NodeProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the process and wait until RPC answers."""
         self.starts += 1
-        cmd = [str(PV_BIN), "node", "--dev", "--data-dir", str(self.data_dir)]
+        cmd = [
+            str(PV_BIN),
+            "node",
+            *(["--dev"] if self.dev else []),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         cmd += ["--rpc-port", str(self.port), *self.extra_args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

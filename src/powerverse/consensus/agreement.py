@@ -307,7 +307,7 @@ class Agreement:
                 self._prevote_fallback()
         elif kind is Timeout.PREVOTE and self.step is _Step.PREVOTE:
             self._vote(Step.PRECOMMIT, NIL)
-            self.step = _Step.PRECOMMIT
+            self._enter(_Step.PRECOMMIT)
         elif kind is Timeout.PRECOMMIT:
             self._start_round(round_ + 1)
         self._run_rules()
@@ -445,13 +445,26 @@ class Agreement:
         proposal = self._proposals.get((round_, leader)) if leader is not None else None
         return proposal is not None and self._validity.get(proposal.value, False) is None
 
+    def _enter(self, step: _Step) -> None:
+        """Move to a voting step and arm its timeout.
+
+        Tendermint arms these only once 2/3 of the votes of a step arrived; arming them on
+        entry as well keeps a node that is alone in its round (it started late, or was cut
+        off) moving to the next round instead of waiting forever. Changing rounds never
+        touches the lock, so this costs no safety.
+        """
+        self.step = step
+        kind = Timeout.PREVOTE if step is _Step.PREVOTE else Timeout.PRECOMMIT
+        if self._first(f"{kind.value}-timeout", self.round):
+            self._schedule(kind, self.round)
+
     def _unlocked_for(self, value: bytes) -> bool:
         return self.locked_round == -1 or self.locked_value == value
 
     def _prevote_fallback(self) -> None:
         """No usable proposal: the empty block, unless locked on something else (then nil)."""
         self._vote(Step.PREVOTE, self.empty_value if self._unlocked_for(self.empty_value) else NIL)
-        self.step = _Step.PREVOTE
+        self._enter(_Step.PREVOTE)
 
     def _validity_of(self, value: bytes) -> bool | None:
         """True/False when known; None (and a ValidateValue request, once) when not yet."""
@@ -510,13 +523,13 @@ class Agreement:
                     if self.step is _Step.PREVOTE:
                         self.locked_value, self.locked_round = value, r
                         self._vote(Step.PRECOMMIT, value)
-                        self.step = _Step.PRECOMMIT
+                        self._enter(_Step.PRECOMMIT)
                     self.valid_value, self.valid_round = value, r
                     return True
             # A polka for nil: precommit nil (line 44).
             if self.step is _Step.PREVOTE and self.committee.is_quorum(tally.weight.get(NIL, 0)):
                 self._vote(Step.PRECOMMIT, NIL)
-                self.step = _Step.PRECOMMIT
+                self._enter(_Step.PRECOMMIT)
                 return True
         ptally = self._tallies.get((r, Step.PRECOMMIT))
         if (
@@ -554,7 +567,7 @@ class Agreement:
         else:
             return False  # wait for the polka it claims, or the propose timeout
         self._vote(Step.PREVOTE, choice)
-        self.step = _Step.PREVOTE
+        self._enter(_Step.PREVOTE)
         return True
 
 

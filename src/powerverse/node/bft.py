@@ -92,6 +92,8 @@ HEIGHTS_AHEAD = 3
 TX_BATCH = 256
 """Transactions per gossip message (one message per transaction would trip rate limits)."""
 TX_BATCH_DELAY = 0.02
+RESEND_INTERVAL = 1.0
+"""Seconds between re-gossiping this node's messages of an undecided height."""
 
 
 def timeouts_of(genesis: Genesis) -> Timeouts:
@@ -179,6 +181,7 @@ class BftProducer:
         self._syncing = False
         self._last_cert: Certificate | None = None
         self._tx_out: list[bytes] = []
+        self._own: list[tuple[int, bytes]] = []
         self._tx_flush: asyncio.TimerHandle | None = None
         self.evidence: list[Equivocation] = []
 
@@ -269,6 +272,9 @@ class BftProducer:
             self.crypto.priority,
         )
         self.agreement = agreement
+        self._own = []
+        resend = asyncio.get_running_loop().call_later(RESEND_INTERVAL, self._post, "resend", None)
+        self._timers.append(resend)
         saved = self.wal.restore(height)
         if saved is not None:
             actions = agreement.restore(saved.round, saved.locked, saved.valid)
@@ -341,7 +347,13 @@ class BftProducer:
             round_, result, seed_proof = event.data
             self._remember(result, seed_proof)
             await self._apply(agreement.on_own_block(round_, result.block_hash, seed_proof))
+        elif event.kind == "resend":
+            self._resend()
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(RESEND_INTERVAL, self._post, "resend", None))
         elif event.kind in ("ahead", "peer"):
+            if event.kind == "peer":
+                self._resend()
             await self._sync_from_peers()
 
     async def _handle_message(self, msg: Message) -> None:
@@ -398,10 +410,17 @@ class BftProducer:
             )
         if isinstance(msg, Proposal):
             body = self._bodies.get(msg.value, b"")
-            payload = bytes(rlp.encode([encode_message(msg), body]))
-            self._publish(TOPIC_PROPOSAL, payload)
+            sent = (TOPIC_PROPOSAL, bytes(rlp.encode([encode_message(msg), body])))
         else:
-            self._publish(TOPIC_CONSENSUS, encode_message(msg))
+            sent = (TOPIC_CONSENSUS, encode_message(msg))
+        self._own.append(sent)
+        self._publish(*sent)
+
+    def _resend(self) -> None:
+        """Gossip this height's own messages again: peers that connected late, or lost them,
+        get them now (peers that have them drop the copies unprocessed)."""
+        for topic, payload in self._own[-32:]:
+            self._publish(topic, payload)
 
     def _publish(self, topic: int, payload: bytes) -> None:
         try:

@@ -1,0 +1,159 @@
+"""Four validator processes on real sockets: finality, agreement, crashes and restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from powerverse.chain.genesis import DEFAULT_STAKE, Validator, dev_genesis
+from powerverse.crypto.keys import dev_accounts
+from powerverse.node.validator_key import ValidatorKey
+from tests.e2e.nodeproc import NodeProcess, RpcFailure, free_port, rpc
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+N = 4
+
+
+class Network:
+    """N validators sharing one genesis, each a `pv node` process with its own data dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.keys = [ValidatorKey.from_label(f"e2e-validator-{i}") for i in range(N)]
+        genesis = dev_genesis(int(time.time()), [a.address for a in dev_accounts()])
+        validators = tuple(
+            Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in self.keys
+        )
+        genesis = replace(genesis, chain_id=31338, validators=validators)
+        (root / "genesis.json").write_text(json.dumps(genesis.to_json()))
+        p2p = [free_port() for _ in range(N)]
+        self.nodes: list[NodeProcess] = []
+        for i, key in enumerate(self.keys):
+            key.save(root / f"key-{i}.json")
+            boot = [
+                f"--bootnode={self.keys[j].consensus.public_key.hex()}@127.0.0.1:{p2p[j]}"
+                for j in range(N)
+                if j != i
+            ]
+            args = (
+                "--genesis", str(root / "genesis.json"),
+                "--validator-key", str(root / f"key-{i}.json"),
+                "--p2p-port", str(p2p[i]),
+                *boot,
+            )  # fmt: skip
+            self.nodes.append(NodeProcess(root / f"node-{i}", dev=False, extra_args=args))
+
+    def height(self, i: int) -> int:
+        try:
+            return int(rpc(self.nodes[i].url, "eth_blockNumber", timeout=5), 16)
+        except Exception:
+            return -1
+
+    def block_hash(self, i: int, number: int) -> str:
+        block = rpc(self.nodes[i].url, "eth_getBlockByNumber", [hex(number), False])
+        return str(block["hash"])
+
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return
+            time.sleep(0.25)
+        logs = "\n\n".join(f"--- node {i}\n{n.log()}" for i, n in enumerate(self.nodes))
+        raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Network]:
+    net = Network(tmp_path)
+    try:
+        for node in net.nodes:
+            node.start()
+        yield net
+    finally:
+        for node in net.nodes:
+            node.stop()
+
+
+def _status(net: Network, i: int) -> dict[str, Any]:
+    result: dict[str, Any] = rpc(net.nodes[i].url, "pv_consensusStatus")
+    return result
+
+
+def test_four_validators_finalize_the_same_blocks(network: Network) -> None:
+    net = network
+    net.wait("height 4 everywhere", lambda: min(net.height(i) for i in range(N)) >= 4)
+    for number in range(1, 5):
+        assert len({net.block_hash(i, number) for i in range(N)}) == 1
+    # A transfer sent to one node is finalized, with the same receipt, on all of them.
+    sender = Account.from_key(dev_accounts()[0].private_key)
+    raw = sender.sign_transaction(
+        {"to": "0x" + "11" * 20, "value": 5, "gas": 21_000, "maxFeePerGas": 10**11,
+         "maxPriorityFeePerGas": 10**9, "nonce": 0, "chainId": 31338, "type": 2}
+    ).raw_transaction  # fmt: skip
+    tx_hash = rpc(net.nodes[0].url, "eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+
+    def included() -> bool:
+        try:
+            return all(rpc(n.url, "eth_getTransactionReceipt", [tx_hash]) for n in net.nodes)
+        except RpcFailure:
+            return False
+
+    net.wait("the transfer on every node", included)
+    receipts = [rpc(n.url, "eth_getTransactionReceipt", [tx_hash]) for n in net.nodes]
+    assert len({(r["blockHash"], r["status"]) for r in receipts}) == 1
+    assert receipts[0]["status"] == "0x1"
+    # Certificates: a quorum of the committee, each vote with its sortition proof.
+    number = int(receipts[0]["blockNumber"], 16)
+    cert = rpc(net.nodes[3].url, "pv_getCertificate", [hex(number)])
+    assert cert["blockHash"] == receipts[0]["blockHash"]
+    assert len(cert["votes"]) >= 3 and all(len(v["vrfProof"]) == 2 + 160 for v in cert["votes"])
+    status = _status(net, 1)
+    assert status["peers"] == N - 1 and status["lastCertificate"] is not None
+    assert len(rpc(net.nodes[2].url, "pv_validators")) == N
+
+
+def test_a_killed_validator_does_not_stop_finality_and_catches_up(network: Network) -> None:
+    net = network
+    net.wait("height 3", lambda: min(net.height(i) for i in range(N)) >= 3)
+    net.nodes[3].kill9()
+    start = max(net.height(i) for i in range(3))
+    net.wait(
+        "3 more blocks without node 3", lambda: min(net.height(i) for i in range(3)) >= start + 3
+    )
+    net.nodes[3].start()
+    target = max(net.height(i) for i in range(3)) + 2
+    net.wait("node 3 caught up", lambda: net.height(3) >= target)
+    assert net.block_hash(3, target) == net.block_hash(0, target)
+    voter = "0x" + net.keys[3].consensus.public_key.hex()
+
+    def votes_again() -> bool:
+        head = net.height(0)
+        for number in range(target, head + 1):
+            cert = rpc(net.nodes[0].url, "pv_getCertificate", [hex(number)])
+            if cert and any(v["voter"] == voter for v in cert["votes"]):
+                return True
+        return False
+
+    net.wait("node 3 voting again", votes_again)
+
+
+def test_two_of_four_down_halts_finality_until_one_returns(network: Network) -> None:
+    net = network
+    net.wait("height 2", lambda: min(net.height(i) for i in range(N)) >= 2)
+    net.nodes[2].kill9()
+    net.nodes[3].kill9()
+    time.sleep(2)  # a block already agreed may still land
+    halted = max(net.height(i) for i in range(2))
+    time.sleep(6)
+    assert max(net.height(i) for i in range(2)) == halted  # no 2/3: nothing is finalized
+    net.nodes[3].start()
+    net.wait("finality resumes", lambda: min(net.height(i) for i in (0, 1, 3)) >= halted + 2)
+    assert net.block_hash(3, halted + 1) == net.block_hash(0, halted + 1)
