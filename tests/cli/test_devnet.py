@@ -1,7 +1,7 @@
 """`pv devnet`: layout, argument errors, pid bookkeeping, and process management.
 
 Process tests run a tiny fake node (PV_DEVNET_NODE_CMD) that serves eth_blockNumber on
---rpc-port; the real multi-validator run is `test_real_devnet_agrees` (PV_DEVNET_REAL=1).
+--rpc-port; the real multi-validator run is `test_real_devnet_agrees`.
 """
 
 from __future__ import annotations
@@ -488,7 +488,6 @@ def test_stop_kills_a_node_that_ignores_sigterm(
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("PV_DEVNET_REAL") != "1", reason="set PV_DEVNET_REAL=1")
 def test_real_devnet_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(dn.NODE_CMD_ENV, raising=False)
     directory = tmp_path / "devnet"
