@@ -277,7 +277,9 @@ def test_genesis_has_the_validators_and_funded_dev_accounts() -> None:
     keys = [ValidatorKey.from_label(dn.validator_label(i)) for i in range(5)]
     genesis = parse_genesis(dn.devnet_genesis(keys, 1_767_225_600).to_json())
     assert genesis.chain_id == 31338
-    assert genesis.consensus == ConsensusParams()
+    # Every validator's whole stake is on the committee (exact BFT), the rest is default.
+    units = 5 * DEFAULT_STAKE // genesis.consensus.stake_unit_wei
+    assert genesis.consensus == replace(ConsensusParams(), tau_committee=units)
     assert [v.consensus_key for v in genesis.validators] == [k.consensus.public_key for k in keys]
     assert [v.address for v in genesis.validators] == [k.address for k in keys]
     assert all(v.stake == DEFAULT_STAKE for v in genesis.validators)

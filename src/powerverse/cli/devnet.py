@@ -309,6 +309,9 @@ def plan_devnet(
             str(rpc_base_port + i),
             "--p2p-port",
             str(p2p_base_port + i),
+            # A development network: scripts send many transactions from one account.
+            "--txpool-account-slots",
+            "4096",
         ]
         for bootnode in bootnodes:
             args += ["--bootnode", bootnode]
@@ -336,10 +339,17 @@ def plan_devnet(
 
 
 def devnet_genesis(keys: Sequence[ValidatorKey], timestamp: int) -> Genesis:
-    """Chain 31338: the 20 dev accounts funded, each key a validator with the default stake."""
+    """Chain 31338: the 20 dev accounts funded, each key a validator with the default stake.
+
+    The committee is every validator with its whole stake (tau_committee = total stake), so
+    the devnet runs in the exact BFT regime of docs/consensus.md: safe with less than a third
+    of the stake faulty, not merely with high probability.
+    """
     base = dev_genesis(timestamp, [a.address for a in dev_accounts()])
     validators = tuple(Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in keys)
-    return replace(base, chain_id=DEVNET_CHAIN_ID, validators=validators)
+    units = sum(v.stake for v in validators) // base.consensus.stake_unit_wei
+    consensus = replace(base.consensus, tau_committee=max(units, base.consensus.tau_committee))
+    return replace(base, chain_id=DEVNET_CHAIN_ID, validators=validators, consensus=consensus)
 
 
 def _load_keys(directory: Path, validators: int) -> list[ValidatorKey]:
