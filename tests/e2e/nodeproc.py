@@ -51,6 +51,7 @@ class NodeProcess:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     dev: bool = True  # False: a network node; extra_args carry --genesis, keys and ports
+    program: tuple[str, ...] = ()  # another node program instead of `pv node` (test-only)
 
     @property
     def url(self) -> str:
@@ -65,13 +66,8 @@ class NodeProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the process and wait until RPC answers."""
         self.starts += 1
-        cmd = [
-            str(PV_BIN),
-            "node",
-            *(["--dev"] if self.dev else []),
-            "--data-dir",
-            str(self.data_dir),
-        ]
+        head = list(self.program) or [str(PV_BIN), "node", *(["--dev"] if self.dev else [])]
+        cmd = [*head, "--data-dir", str(self.data_dir)]
         cmd += ["--rpc-port", str(self.port), *self.extra_args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -25,7 +26,7 @@ N = 4
 class Network:
     """N validators sharing one genesis, each a `pv node` process with its own data dir."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, programs: dict[int, tuple[str, ...]] | None = None) -> None:
         self.keys = [ValidatorKey.from_label(f"e2e-validator-{i}") for i in range(N)]
         genesis = dev_genesis(int(time.time()), [a.address for a in dev_accounts()])
         validators = tuple(
@@ -48,7 +49,10 @@ class Network:
                 "--p2p-port", str(p2p[i]),
                 *boot,
             )  # fmt: skip
-            self.nodes.append(NodeProcess(root / f"node-{i}", dev=False, extra_args=args))
+            program = (programs or {}).get(i, ())
+            self.nodes.append(
+                NodeProcess(root / f"node-{i}", dev=False, extra_args=args, program=program)
+            )
 
     def height(self, i: int) -> int:
         try:
@@ -157,3 +161,40 @@ def test_two_of_four_down_halts_finality_until_one_returns(network: Network) -> 
     net.nodes[3].start()
     net.wait("finality resumes", lambda: min(net.height(i) for i in (0, 1, 3)) >= halted + 2)
     assert net.block_hash(3, halted + 1) == net.block_hash(0, halted + 1)
+
+
+BYZANTINE = Path(__file__).with_name("byzantine_node.py")
+
+
+def test_a_byzantine_validator_breaks_neither_safety_nor_liveness(tmp_path: Path) -> None:
+    """Node 3 double-votes, proposes blocks with a wrong state root, then floods garbage."""
+    program = (sys.executable, str(BYZANTINE), "--mode", "equivocate,invalid,garbage")
+    net = Network(tmp_path, {3: (*program, "--garbage-after", "12")})
+    try:
+        for node in net.nodes:
+            node.start()
+        honest = (0, 1, 2)
+        net.wait("height 6", lambda: min(net.height(i) for i in honest) >= 6, timeout=120)
+        net.wait(
+            "equivocation evidence",
+            lambda: any(_status(net, i)["evidence"] > 0 for i in honest),
+        )
+        # Garbage frames get the liar banned: honest nodes keep only each other.
+        net.wait("the liar banned", lambda: all(_status(net, i)["peers"] == 2 for i in honest))
+        start = min(net.height(i) for i in honest)
+        net.wait("finality after the ban", lambda: min(net.height(i) for i in honest) >= start + 3)
+        top = min(net.height(i) for i in honest)
+        for number in range(1, top + 1):
+            assert len({net.block_hash(i, number) for i in honest}) == 1, number
+        # No block it made with a wrong state root was finalized: every block re-executes.
+        liar = "0x" + net.keys[3].consensus.public_key.hex()
+        for number in range(1, top + 1):
+            block = rpc(net.nodes[0].url, "eth_getBlockByNumber", [hex(number), False])
+            assert block["extraData"] != liar, f"block {number} is the liar's"
+        if "built proposal" in net.nodes[3].log_path.read_text():
+            # It led a round: the honest validators executed its block and refused it.
+            logs = [n.log_path.read_text() for n in net.nodes[:3]]
+            assert any("state root" in log and "refused" in log for log in logs)
+    finally:
+        for node in net.nodes:
+            node.stop()
