@@ -178,10 +178,13 @@ def test_no_priority_in_time_means_a_prevote_for_the_empty_block() -> None:
     assert _my_votes(actions) == [(Step.PREVOTE, EMPTY)]
 
 
-def test_a_missing_block_means_the_empty_block_at_the_propose_timeout() -> None:
+def test_a_missing_block_means_the_empty_block_after_one_grace_period() -> None:
     a = _agreement(_leader_index() ^ 1)
     a.start()
     _close_window(a)
+    first = a.on_timeout(Timeout.PROPOSE, HEIGHT, 0)
+    assert _my_votes(first) == []  # the leader announced itself: its block gets one more period
+    assert [x.kind for x in first if isinstance(x, ScheduleTimeout)] == [Timeout.PROPOSE]
     assert _my_votes(a.on_timeout(Timeout.PROPOSE, HEIGHT, 0)) == [(Step.PREVOTE, EMPTY)]
 
 
@@ -237,6 +240,7 @@ def test_a_locked_node_refuses_a_new_value_and_the_empty_block() -> None:
     assert _my_votes(a.on_validated(BLOCK_B, True)) == [(Step.PREVOTE, NIL)]
     b = _locked_on_a(me)
     _close_window(b, 1)
+    b.on_timeout(Timeout.PROPOSE, HEIGHT, 1)  # grace period for the announced leader
     assert _my_votes(b.on_timeout(Timeout.PROPOSE, HEIGHT, 1)) == [(Step.PREVOTE, NIL)]
 
 

@@ -303,7 +303,13 @@ class Agreement:
         if kind is Timeout.PRIORITY:
             self._close_priority_window(round_)
         elif kind is Timeout.PROPOSE and self.step is _Step.PROPOSE:
-            if not self._validating_leader_block(round_):
+            if self._validating_leader_block(round_):
+                pass  # its result decides the prevote
+            elif self._leader.get(round_) is not None and self._first("propose-grace", round_):
+                # The leader announced itself but its block is late (a big block takes a
+                # while to build): give it one more propose period before the empty block.
+                self._schedule(Timeout.PROPOSE, round_)
+            else:
                 self._prevote_fallback()
         elif kind is Timeout.PREVOTE and self.step is _Step.PREVOTE:
             self._vote(Step.PRECOMMIT, NIL)
