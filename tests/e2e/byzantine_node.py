@@ -75,6 +75,7 @@ async def main() -> None:
     parser.add_argument("--genesis", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--validator-key", type=Path, required=True)
+    parser.add_argument("--rpc-host", default="127.0.0.1")
     parser.add_argument("--rpc-port", type=int, required=True)
     parser.add_argument("--p2p-port", type=int, required=True)
     parser.add_argument("--bootnode", action="append", default=[])
@@ -98,6 +99,7 @@ async def main() -> None:
         data_dir=args.data_dir,
         genesis_file=args.genesis,
         validator_key=key,
+        rpc_host=args.rpc_host,
         rpc_port=args.rpc_port,
     )
     running = await start_node(config, producer)

@@ -52,11 +52,13 @@ class NodeProcess:
     starts: int = 0
     dev: bool = True  # False: a network node; extra_args carry --genesis, keys and ports
     program: tuple[str, ...] = ()  # another node program instead of `pv node` (test-only)
+    prefix: tuple[str, ...] = ()  # run under this (e.g. `ip netns exec NS`)
+    rpc_host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
         """HTTP JSON-RPC URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.rpc_host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -67,8 +69,8 @@ class NodeProcess:
         """Start the process and wait until RPC answers."""
         self.starts += 1
         head = list(self.program) or [str(PV_BIN), "node", *(["--dev"] if self.dev else [])]
-        cmd = [*head, "--data-dir", str(self.data_dir)]
-        cmd += ["--rpc-port", str(self.port), *self.extra_args]
+        cmd = [*self.prefix, *head, "--data-dir", str(self.data_dir)]
+        cmd += ["--rpc-host", self.rpc_host, "--rpc-port", str(self.port), *self.extra_args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
