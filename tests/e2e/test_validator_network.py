@@ -14,6 +14,8 @@ import pytest
 from eth_account import Account
 
 from powerverse.chain.genesis import DEFAULT_STAKE, Validator, dev_genesis
+from powerverse.consensus.messages import Chain, decode
+from powerverse.crypto.consensus_keys import verify
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from tests.e2e.nodeproc import NodeProcess, RpcFailure, free_port, rpc
@@ -179,6 +181,15 @@ def test_a_byzantine_validator_breaks_neither_safety_nor_liveness(tmp_path: Path
             "equivocation evidence",
             lambda: any(_status(net, i)["evidence"] > 0 for i in honest),
         )
+        # The evidence: two validly signed messages of the liar for one slot, ready to submit.
+        chain = Chain(31338, bytes.fromhex(rpc(net.nodes[0].url, "pv_nodeInfo")["genesisHash"][2:]))
+        record = next(r for i in honest for r in rpc(net.nodes[i].url, "pv_getEvidence"))
+        assert record["validator"] == "0x" + net.keys[3].consensus.public_key.hex()
+        first, second = (decode(bytes.fromhex(m[2:])) for m in record["messages"])
+        assert (first.height, first.round) == (second.height, second.round)
+        assert first.value != second.value
+        for msg in (first, second):
+            verify(net.keys[3].consensus.public_key, msg.signing_bytes(chain), msg.signature)
         # Garbage frames get the liar banned: honest nodes keep only each other.
         net.wait("the liar banned", lambda: all(_status(net, i)["peers"] == 2 for i in honest))
         start = min(net.height(i) for i in honest)

@@ -16,6 +16,8 @@ second value for one slot and keeps its lock (see ``wal.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -86,6 +88,7 @@ ZERO_ADDRESS = b"\x00" * 20
 MAX_FUTURE_DRIFT = 15
 """Seconds a proposed block's timestamp may be ahead of this node's clock."""
 SYNC_BATCH = 32
+MAX_EVIDENCE = 10_000
 MAX_BUFFERED = 5_000
 """Messages of the next heights kept until their height starts."""
 HEIGHTS_AHEAD = 3
@@ -184,6 +187,8 @@ class BftProducer:
         self._own: list[tuple[int, bytes]] = []
         self._tx_flush: asyncio.TimerHandle | None = None
         self.evidence: list[Equivocation] = []
+        self._evidence_keys: set[tuple[int, int, int, bytes]] = set()
+        self.evidence_path = data_dir / "evidence.jsonl"
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -545,11 +550,27 @@ class BftProducer:
         )
 
     def _record_evidence(self, evidence: Equivocation) -> None:
-        if len(self.evidence) < 1000:
-            self.evidence.append(evidence)
+        """Keep both signed messages, in memory and appended to ``evidence.jsonl``."""
         first = evidence.first
         sender = first.voter if isinstance(first, Vote) else first.proposer
-        log.warning("equivocation by validator 0x%s recorded", sender.hex()[:16])
+        step = int(first.step) if isinstance(first, Vote) else 0
+        key = (first.height, first.round, step, sender)
+        if key in self._evidence_keys or len(self.evidence) >= MAX_EVIDENCE:
+            return
+        self._evidence_keys.add(key)
+        self.evidence.append(evidence)
+        record = evidence_json(evidence)
+        try:
+            with open(self.evidence_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError:
+            log.exception("could not write %s", self.evidence_path)
+        log.warning(
+            "equivocation by validator 0x%s at height %d round %d recorded",
+            sender.hex()[:16],
+            first.height,
+            first.round,
+        )
 
     # ---------------------------------------------------------------- gossip in
 
@@ -839,6 +860,34 @@ class BftProducer:
     def peer_count(self) -> int:
         """Connected peers."""
         return len(self.host.peers())
+
+    def evidence_list(self) -> list[dict[str, Any]]:
+        """pv_getEvidence: every equivocation seen, oldest first (also in evidence.jsonl)."""
+        recorded: list[dict[str, Any]] = []
+        if self.evidence_path.exists():
+            for line in self.evidence_path.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    recorded.append(json.loads(line))
+        return recorded
+
+
+def _value(msg: Message) -> bytes:
+    return msg.value if isinstance(msg, Vote | Proposal) else b""
+
+
+def evidence_json(evidence: Equivocation) -> dict[str, Any]:
+    """Equivocation as JSON: both messages in their signed wire encoding, ready to submit."""
+    first, second = evidence.first, evidence.second
+    sender = first.voter if isinstance(first, Vote) else first.proposer
+    return {
+        "kind": "vote" if isinstance(first, Vote) else "proposal",
+        "validator": "0x" + sender.hex(),
+        "height": first.height,
+        "round": first.round,
+        "step": first.step.name.lower() if isinstance(first, Vote) else "propose",
+        "values": ["0x" + _value(first).hex(), "0x" + _value(second).hex()],
+        "messages": ["0x" + encode_message(first).hex(), "0x" + encode_message(second).hex()],
+    }
 
 
 def _fill(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:

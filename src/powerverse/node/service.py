@@ -78,6 +78,10 @@ class ConsensusView(Protocol):
         """Connected peers."""
         ...
 
+    def evidence_list(self) -> list[dict[str, Any]]:
+        """Equivocations recorded (both signed messages of each)."""
+        ...
+
 
 @dataclass
 class Node:

@@ -623,6 +623,10 @@ class EthApi:
         number = p.quantity(number_raw, "block number")
         return view.certificate(number)
 
+    async def pv_getEvidence(self, params: Any, ctx: CallContext) -> list[dict[str, Any]]:
+        p.params_list(params, (), 0)
+        return self._consensus("pv_getEvidence").evidence_list()
+
     async def pv_validators(self, params: Any, ctx: CallContext) -> list[dict[str, Any]]:
         p.params_list(params, (), 0)
         return self._consensus("pv_validators").validators()
