@@ -36,17 +36,17 @@ def namespace() -> Iterator[tuple[str, str]]:
     tag = f"{os.getpid() % 100000}"
     ns, root_end, ns_end = f"pve2e{tag}", f"pv{tag}a", f"pv{tag}b"
     try:
-        _ip("netns", "add", ns)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"network namespaces are not available here: {exc}")
-    try:
-        _ip("link", "add", root_end, "type", "veth", "peer", "name", ns_end)
-        _ip("link", "set", ns_end, "netns", ns)
-        _ip("addr", "add", f"{ROOT_IP}/24", "dev", root_end)
-        _ip("link", "set", root_end, "up")
-        _ip("netns", "exec", ns, "ip", "addr", "add", f"{NS_IP}/24", "dev", ns_end)
-        _ip("netns", "exec", ns, "ip", "link", "set", ns_end, "up")
-        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        try:
+            _ip("netns", "add", ns)
+            _ip("link", "add", root_end, "type", "veth", "peer", "name", ns_end)
+            _ip("link", "set", ns_end, "netns", ns)
+            _ip("addr", "add", f"{ROOT_IP}/24", "dev", root_end)
+            _ip("link", "set", root_end, "up")
+            _ip("netns", "exec", ns, "ip", "addr", "add", f"{NS_IP}/24", "dev", ns_end)
+            _ip("netns", "exec", ns, "ip", "link", "set", ns_end, "up")
+            _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        except (OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"network namespaces and veth links are not available here: {exc}")
         yield ns, ns_end
     finally:
         subprocess.run(["ip", "link", "del", root_end], capture_output=True, timeout=10)
