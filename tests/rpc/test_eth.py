@@ -419,7 +419,9 @@ def test_single_validator_chain_mines_to_its_validator(
     vkey = ValidatorKey.generate()
     funded = bytes.fromhex(accounts[0].address[2:])
     genesis = dev_genesis(
-        int(time.time()), [funded], Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE)
+        int(time.time()),
+        [funded],
+        Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
     gpath = tmp_path / "genesis.json"
     replace(genesis, chain_id=4242).dump(gpath)
