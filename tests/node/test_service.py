@@ -118,12 +118,12 @@ async def test_dev_controls_refused_on_a_non_dev_node(tmp_path: Path) -> None:
 
 
 def test_only_about_a_block_of_candidates_goes_to_the_executor(tmp_path: Path) -> None:
-    from powerverse.node.service import _fill
+    from powerverse.node.service import fill_block
 
     node = _node(tmp_path)
     for n in range(60):
         node.submit_raw(_raw(n, 10**11))
     candidates = node.pool.select(node.next_base_fee())
-    assert len(_fill(candidates, 21_000 * 40)) == 50  # a block of 40 transfers, plus a quarter
-    assert _fill(candidates, 30_000_000) == candidates
+    assert len(fill_block(candidates, 21_000 * 40)) == 50  # a block of 40 transfers, plus a quarter
+    assert fill_block(candidates, 30_000_000) == candidates
     node.chain.close()

@@ -70,7 +70,7 @@ from powerverse.consensus.exceptions import ConsensusError, InvalidCertificate
 from powerverse.consensus.messages import Chain, Credential, Message, Proposal, Vote
 from powerverse.consensus.messages import decode as decode_message
 from powerverse.consensus.messages import encode as encode_message
-from powerverse.node.service import Node
+from powerverse.node.service import Node, fill_block
 from powerverse.node.validator_key import ValidatorKey
 from powerverse.node.wal import ConsensusWal
 from powerverse.p2p import GossipMessage, Host, RequestError, Verdict
@@ -463,7 +463,7 @@ class BftProducer:
         try:
             result = await self._exec(
                 "propose",
-                _fill(candidates, int(parent.gas_limit)),
+                fill_block(candidates, int(parent.gas_limit)),
                 timestamp=timestamp,
                 coinbase=key.address,
                 mix_hash=next_seed(prev_seed, action.height, output),
@@ -717,50 +717,90 @@ class BftProducer:
     # ---------------------------------------------------------------- sync
 
     async def _sync_from_peers(self) -> None:
-        """Fetch and verify blocks from peers that are ahead of us."""
+        """Fetch and verify the blocks that peers ahead of us have.
+
+        Every peer is asked for its height; the missing range is split into batches that
+        are requested from different peers at once (each batch from a peer that has it),
+        then verified and executed in order. A peer whose block does not verify is
+        penalized and its batch asked of another peer.
+        """
         if self._syncing:
             return
         self._syncing = True
         try:
-            progress = True
-            while progress:
-                progress = False
-                for info in self.host.peers():
-                    if await self._sync_from(info.peer_id):
-                        progress = True
+            while True:
+                heights = await self._peer_heights()
+                if not heights or max(heights.values()) <= self._node.chain.height:
+                    return
+                if not await self._sync_round(heights):
+                    return
         finally:
             self._syncing = False
 
-    async def _sync_from(self, peer: bytes) -> bool:
-        chain = self._node.chain
-        try:
-            status = rlp.decode(await self.host.request(peer, REQ_STATUS, b"", timeout=2.0))
-            their_height = int.from_bytes(status[0], "big")
-        except (RequestError, rlp.exceptions.DecodingError, IndexError, TypeError, ValueError):
-            return False
-        advanced = False
-        while their_height > chain.height:
-            start = chain.height + 1
-            request = bytes(rlp.encode([start, SYNC_BATCH]))
+    async def _peer_heights(self) -> dict[bytes, int]:
+        async def ask(peer: bytes) -> tuple[bytes, int]:
             try:
-                reply = await self.host.request(peer, REQ_BLOCKS, request, timeout=10.0)
-                check_rlp_depth(reply, 3)
-                items = rlp.decode(reply)
+                reply = await self.host.request(peer, REQ_STATUS, b"", timeout=2.0)
+                check_rlp_depth(reply, 1)
+                status = rlp.decode(reply)
+                return peer, int.from_bytes(status[0], "big")
             except (RequestError, RlpShapeError, rlp.exceptions.DecodingError):
-                return advanced
-            if not isinstance(items, list) or not items:
-                return advanced
+                return peer, -1
+            except (IndexError, TypeError, ValueError):
+                return peer, -1
+
+        answers = await asyncio.gather(*(ask(i.peer_id) for i in self.host.peers()))
+        return {peer: height for peer, height in answers if height >= 0}
+
+    async def _fetch_range(self, peer: bytes, start: int) -> list[list[bytes]] | None:
+        request = bytes(rlp.encode([start, SYNC_BATCH]))
+        try:
+            reply = await self.host.request(peer, REQ_BLOCKS, request, timeout=10.0)
+            check_rlp_depth(reply, 3)
+            items = rlp.decode(reply)
+        except (RequestError, RlpShapeError, rlp.exceptions.DecodingError):
+            return None
+        if not isinstance(items, list) or not all(_is_pair(i) for i in items):
+            self.host.penalize(peer, 20.0, "malformed blocks reply")
+            return None
+        return items
+
+    async def _sync_round(self, heights: dict[bytes, int]) -> bool:
+        """Fetch up to one batch per peer in parallel and import them in order."""
+        chain = self._node.chain
+        ahead = sorted(
+            (p for p, h in heights.items() if h > chain.height), key=lambda p: heights[p]
+        )
+        starts = []
+        next_start = chain.height + 1
+        for _ in ahead:
+            if next_start > max(heights.values()):
+                break
+            starts.append(next_start)
+            next_start += SYNC_BATCH
+        # Each batch from a distinct peer that has its first block, most advanced peers last.
+        plan: list[tuple[int, bytes]] = []
+        free = list(ahead)
+        for start in starts:
+            peer = next((p for p in free if heights[p] >= start), None)
+            if peer is None:
+                break
+            free.remove(peer)
+            plan.append((start, peer))
+        batches = await asyncio.gather(*(self._fetch_range(p, s) for s, p in plan))
+        advanced = False
+        for (_start, peer), items in zip(plan, batches, strict=True):
+            if not items:
+                break
             for item in items:
-                if not self._import(peer, item):
-                    return advanced
+                number = _block_number(item[0])
+                if number is not None and number <= chain.height:
+                    continue  # already imported from an earlier batch
                 if not await self._import_checked(item):
                     self.host.penalize(peer, 50.0, "sent a block that does not verify")
                     return advanced
                 advanced = True
         return advanced
-
-    def _import(self, peer: bytes, item: Any) -> bool:
-        return isinstance(item, list) and len(item) == 2 and all(isinstance(i, bytes) for i in item)
 
     async def _import_checked(self, item: list[bytes]) -> bool:
         """Verify a synced block's seal and execute it; False when it does not verify."""
@@ -871,6 +911,18 @@ class BftProducer:
         return recorded
 
 
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, list) and len(item) == 2 and all(isinstance(i, bytes) for i in item)
+
+
+def _block_number(body: bytes) -> int | None:
+    try:
+        header, _ = decode_block(body)
+    except InvalidBlock:
+        return None
+    return int(header.block_number)
+
+
 def _value(msg: Message) -> bytes:
     return msg.value if isinstance(msg, Vote | Proposal) else b""
 
@@ -888,13 +940,3 @@ def evidence_json(evidence: Equivocation) -> dict[str, Any]:
         "values": ["0x" + _value(first).hex(), "0x" + _value(second).hex()],
         "messages": ["0x" + encode_message(first).hex(), "0x" + encode_message(second).hex()],
     }
-
-
-def _fill(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:
-    budget = gas_limit + gas_limit // 4
-    total = 0
-    for i, ptx in enumerate(candidates):
-        total += ptx.tx.gas
-        if total > budget:
-            return candidates[:i]
-    return candidates

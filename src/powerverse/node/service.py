@@ -168,7 +168,7 @@ class Node:
             # the RPC server keeps accepting transactions meanwhile for the next block.
             result = await asyncio.to_thread(
                 self.executor.build,
-                _fill(self.pool.select(self.next_base_fee()), int(head.gas_limit)),
+                fill_block(self.pool.select(self.next_base_fee()), int(head.gas_limit)),
                 timestamp=timestamp,
                 coinbase=self.coinbase,
             )
@@ -291,7 +291,7 @@ class Node:
         return self.chain.header_by_number(number)
 
 
-def _fill(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:
+def fill_block(candidates: list[PooledTx], gas_limit: int) -> list[PooledTx]:
     """The first candidates whose gas limits add up to a block and a quarter.
 
     The executor decodes every candidate it is sent; a backlog of several blocks would be
