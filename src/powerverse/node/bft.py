@@ -28,6 +28,7 @@ from typing import Any
 
 import rlp
 from eth.abc import BlockHeaderAPI
+from eth_hash.auto import keccak
 
 from powerverse.chain.blockcodec import decode_block, encode_block
 from powerverse.chain.exceptions import ChainError, InvalidBlock
@@ -71,6 +72,7 @@ from powerverse.consensus.messages import Chain, Credential, Message, Proposal, 
 from powerverse.consensus.messages import decode as decode_message
 from powerverse.consensus.messages import encode as encode_message
 from powerverse.node.service import Node, fill_block
+from powerverse.node.txjournal import TxJournal
 from powerverse.node.validator_key import ValidatorKey
 from powerverse.node.wal import ConsensusWal
 from powerverse.p2p import GossipMessage, Host, RequestError, Verdict
@@ -167,6 +169,7 @@ class BftProducer:
         self.crypto = RealCrypto()
         self.signer = KeySigner(key.consensus) if key is not None else None
         self.wal = ConsensusWal(data_dir / "consensus-wal.json")
+        self.journal = TxJournal(data_dir / "tx-journal.bin")
         self.node: Node | None = None
         self.chain_ctx: Chain | None = None
         self.checker: Checker | None = None
@@ -199,6 +202,7 @@ class BftProducer:
         self.checker = Checker(self.chain_ctx, self.crypto)
         node.consensus = self
         node.tx_listeners.append(self._gossip_tx)
+        self._resubmit_journal()
         self.host.subscribe(TOPIC_TX, self._validate_tx, self._deliver_nothing)
         self.host.subscribe(TOPIC_CONSENSUS, self._validate_consensus, self._deliver_consensus)
         self.host.subscribe(TOPIC_PROPOSAL, self._validate_proposal, self._deliver_consensus)
@@ -222,6 +226,7 @@ class BftProducer:
                 timer.cancel()
             for task in list(self._tasks):
                 task.cancel()
+            self.journal.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -541,6 +546,8 @@ class BftProducer:
         self._last_cert = cert
         self._node.adopt_block(result)
         self.wal.clear_below(decision.height + 1)
+        pool = self._node.pool
+        self.journal.compact_if_large(lambda raw: pool.get(keccak(raw)) is not None)
         log.info(
             "finalized block %d (round %d, %d txs) 0x%s",
             decision.height,
@@ -656,8 +663,23 @@ class BftProducer:
             payload = rlp.decode(payload)[0]
         self._post("message", decode_message(payload))
 
+    def _resubmit_journal(self) -> None:
+        """Give the pool and the network the client transactions of before a restart."""
+        raws = self.journal.read()
+        self.journal.rewrite([])
+        kept = 0
+        for raw in raws:
+            try:
+                self._node.submit_raw(raw)  # journals and gossips it again
+                kept += 1
+            except TxPoolError:
+                continue  # already in a block, or replaced: nothing to do
+        if raws:
+            log.info("transaction journal: %d of %d resubmitted", kept, len(raws))
+
     def _gossip_tx(self, ptx: PooledTx) -> None:
-        """Queue a client's transaction for gossip; batches go out every few milliseconds."""
+        """Journal a client's transaction, then queue it for gossip (sent in batches)."""
+        self.journal.append(ptx.raw)
         self._tx_out.append(ptx.raw)
         if len(self._tx_out) >= TX_BATCH:
             self._flush_txs()
