@@ -90,6 +90,7 @@ ZERO_ADDRESS = b"\x00" * 20
 MAX_FUTURE_DRIFT = 15
 """Seconds a proposed block's timestamp may be ahead of this node's clock."""
 SYNC_BATCH = 32
+SYNC_THROTTLE = 0.5
 MAX_EVIDENCE = 10_000
 MAX_BUFFERED = 5_000
 """Messages of the next heights kept until their height starts."""
@@ -185,6 +186,7 @@ class BftProducer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._syncing = False
+        self._last_sync = 0.0
         self._last_cert: Certificate | None = None
         self._tx_out: list[bytes] = []
         self._own: list[tuple[int, bytes]] = []
@@ -364,7 +366,11 @@ class BftProducer:
         elif event.kind in ("ahead", "peer"):
             if event.kind == "peer":
                 self._resend()
-            await self._sync_from_peers()
+            now = time.monotonic()
+            # Every message of a later height says "ahead": ask peers at most twice a second.
+            if event.kind == "peer" or now - self._last_sync >= SYNC_THROTTLE:
+                self._last_sync = now
+                await self._sync_from_peers()
 
     async def _handle_message(self, msg: Message) -> None:
         agreement = self.agreement
