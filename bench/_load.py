@@ -88,17 +88,13 @@ class Target:
     poll_interval: float = 0.05
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    """Outcome of one batch of transactions, timed from first send to last inclusion."""
+class Rates:
+    """Rates of a timed load; the class using it has count, included and both durations."""
 
-    name: str
     count: int
     included: int
-    failed: int
     seconds: float
     send_seconds: float
-    blocks: int
 
     @property
     def tps(self) -> float:
@@ -109,6 +105,19 @@ class LoadResult:
     def send_tps(self) -> float:
         """Transactions accepted per second by eth_sendRawTransaction."""
         return self.count / self.send_seconds if self.send_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class LoadResult(Rates):
+    """Outcome of one batch of transactions, timed from first send to last inclusion."""
+
+    name: str
+    count: int
+    included: int
+    failed: int
+    seconds: float
+    send_seconds: float
+    blocks: int
 
 
 @dataclass(frozen=True)

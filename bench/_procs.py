@@ -6,11 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from bench._rpc import RpcClient
 from bench.exceptions import BenchError, NodeStartError
@@ -198,3 +199,20 @@ class NodeProcess:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit so context managers stop the nodes."""
+    raise SystemExit(128 + signum)
+
+
+def run_guarded(run: Callable[[], int]) -> int:
+    """Run a bench so that SIGTERM and Ctrl-C still stop every node it started."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("interrupted; nodes started by the bench were stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

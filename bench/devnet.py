@@ -45,6 +45,7 @@ from rich.table import Table
 from bench._accounts import DEV_ACCOUNT_COUNT
 from bench._load import (
     RECEIPT_BATCH,
+    Rates,
     Target,
     _percentile,
     _plan,
@@ -54,10 +55,10 @@ from bench._load import (
     prepare_senders,
     split,
 )
-from bench._procs import NodeProcess, ours_command, rss_bytes
+from bench._procs import NodeProcess, ours_command, rss_bytes, run_guarded
 from bench._rpc import RpcClient
 from bench.exceptions import BenchError, LoadError, NodeStartError, RpcError
-from bench.tps import RichProgress, _exit_on_sigterm
+from bench.tps import RichProgress
 from powerverse.chain.genesis import Genesis
 from powerverse.cli.devnet import MAX_VALIDATORS, devnet_genesis, validator_label
 from powerverse.node.validator_key import ValidatorKey
@@ -83,7 +84,7 @@ class SeenBlock:
 
 
 @dataclass(frozen=True)
-class FinalityResult:
+class FinalityResult(Rates):
     """One timed load: throughput from first send to last inclusion, and per-tx latency."""
 
     count: int
@@ -98,16 +99,6 @@ class FinalityResult:
     p99_s: float
     mean_s: float
     max_s: float
-
-    @property
-    def tps(self) -> float:
-        """Included transactions per second, end to end."""
-        return self.included / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def send_tps(self) -> float:
-        """Transactions accepted per second by eth_sendRawTransaction."""
-        return self.count / self.send_seconds if self.send_seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able figures, derived rates included."""
@@ -756,14 +747,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: both phases, then the side-by-side figures; 1 on any failure."""
     args = parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so spawned nodes get stopped
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        print("interrupted; nodes started by the bench were stopped", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return run_guarded(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

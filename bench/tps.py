@@ -16,11 +16,9 @@ import argparse
 import json
 import math
 import shlex
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
@@ -48,7 +46,14 @@ from bench._load import (
     run_memory,
     run_transfers,
 )
-from bench._procs import REPO_ROOT, NodeProcess, free_port, ours_command, tree_rss_bytes
+from bench._procs import (
+    REPO_ROOT,
+    NodeProcess,
+    free_port,
+    ours_command,
+    run_guarded,
+    tree_rss_bytes,
+)
 from bench._report import NodeReport, render_table, to_json
 from bench._rpc import RpcClient
 from bench.exceptions import BenchError, RpcError
@@ -225,14 +230,7 @@ def run_on_url(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: bench one node, or ours beside Hardhat 2; print figures; 1 on any failure."""
     args = parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so spawned nodes get stopped
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        print("interrupted; nodes started by the bench were stopped", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return run_guarded(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -295,11 +293,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"params: {params}")
         print(f"command: {command}")
     return 1 if any(r.error for r in reports) else 0
-
-
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into SystemExit so context managers stop the nodes."""
-    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
