@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "p2p": {"crypto", "chain", "consensus"},
     "node.service": {"crypto", "chain", "consensus"},
     "rpc": {"crypto", "chain", "consensus", "node.service"},
-    "contracts": set(),
+    "contracts": {"crypto", "chain"},
 }
 
 

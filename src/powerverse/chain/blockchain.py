@@ -88,12 +88,16 @@ class PowerVerseVM(PragueVM):
     """Prague rules; proof-of-stake, so no block reward from the EVM (rewards come later)."""
 
 
-def _chain_class(chain_id: int) -> type[MiningChain]:
+def chain_class(chain_id: int) -> type[MiningChain]:
+    """The py-evm chain class of a PowerVerse chain with this id."""
     return MiningChain.configure(
         __name__="PowerVerseChain",
         vm_configuration=((constants.GENESIS_BLOCK_NUMBER, PowerVerseVM),),
         chain_id=chain_id,
     )
+
+
+_chain_class = chain_class
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,239 @@
+"""The system contracts predeployed in every genesis, and how their genesis state is made.
+
+Genesis cannot run constructors, so :func:`system_alloc` runs each registered contract's
+constructor in a scratch EVM *at its final address* (in address order, so a constructor can call
+contracts registered at lower addresses), records the code, nonce and every storage slot, and
+checks that a genesis built from those allocations has exactly the scratch EVM's state root.
+The composition roots (`pv node --dev`, `pv genesis`, `pv devnet`) add the result to the genesis
+they build with :func:`with_system_contracts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
+from eth.vm.message import Message
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import EncodingError
+from eth_typing import Address
+from eth_utils.address import to_checksum_address
+
+from powerverse.chain.blockchain import chain_class, genesis_params, genesis_state
+from powerverse.chain.genesis import Account, Genesis
+from powerverse.contracts.artifacts import ARTIFACTS_DIR, SOURCES_DIR, load_artifact
+from powerverse.contracts.exceptions import ContractsError
+
+__all__ = [
+    "ARBITRATION",
+    "DID_REGISTRY",
+    "MARKET",
+    "ORDERS",
+    "PLATFORM_ADMIN",
+    "REPUTATION",
+    "RESOURCE_NFT",
+    "SOURCES_DIR",
+    "STAKING",
+    "SYSTEM_ADDRESSES",
+    "SYSTEM_CONTRACTS",
+    "SystemConfig",
+    "SystemContract",
+    "system_alloc",
+    "system_contract_addresses",
+    "with_system_contracts",
+]
+
+
+def _system_address(n: int) -> bytes:
+    return n.to_bytes(20, "big")
+
+
+STAKING = _system_address(0x1000)
+RESOURCE_NFT = _system_address(0x1001)
+MARKET = _system_address(0x1002)
+ORDERS = _system_address(0x1003)
+REPUTATION = _system_address(0x1004)
+ARBITRATION = _system_address(0x1005)
+DID_REGISTRY = _system_address(0x1006)
+PLATFORM_ADMIN = _system_address(0x1007)
+
+SYSTEM_ADDRESSES: dict[str, bytes] = {
+    "Staking": STAKING,
+    "ResourceNFT": RESOURCE_NFT,
+    "Market": MARKET,
+    "Orders": ORDERS,
+    "Reputation": REPUTATION,
+    "Arbitration": ARBITRATION,
+    "DIDRegistry": DID_REGISTRY,
+    "PlatformAdmin": PLATFORM_ADMIN,
+}
+"""Contract name -> fixed address (docs/contracts.md; SystemAddresses.sol has the same)."""
+
+CONSTRUCTOR_GAS = 1_000_000_000
+"""Gas for one constructor in the scratch EVM (no block gas limit applies to genesis)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemConfig:
+    """Who holds the roles at genesis, and the tunables the constructors take.
+
+    `foundation` receives every role (the DAO takes them over later); `treasury` receives fees.
+    Durations are in seconds, fees in basis points.
+    """
+
+    foundation: bytes
+    treasury: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fee_recipient(self) -> bytes:
+        """The treasury, or the foundation when none is set."""
+        return self.treasury if self.treasury is not None else self.foundation
+
+
+@dataclass(frozen=True)
+class SystemContract:
+    """A contract predeployed at a fixed address; `args` builds its constructor arguments."""
+
+    name: str
+    address: bytes
+    args: Callable[[SystemConfig], tuple[Any, ...]]
+
+
+SYSTEM_CONTRACTS: tuple[SystemContract, ...] = ()
+"""Every predeployed contract. Each contract's author registers it here."""
+
+
+def _constructor_data(contract: SystemContract, config: SystemConfig, artifacts_dir: Path) -> bytes:
+    artifact = load_artifact(contract.name, artifacts_dir)
+    if not artifact.bytecode:
+        raise ContractsError(f"{contract.name} is abstract or an interface: it has no bytecode")
+    inputs = artifact.constructor_inputs()
+    args = contract.args(config)
+    if len(args) != len(inputs):
+        raise ContractsError(
+            f"{contract.name}'s constructor takes {len(inputs)} argument(s), "
+            f"the registry gives {len(args)}"
+        )
+    types = [_abi_type(i) for i in inputs]
+    try:
+        return artifact.bytecode + abi_encode(types, list(args))
+    except (EncodingError, TypeError, ValueError) as exc:
+        raise ContractsError(f"bad constructor arguments for {contract.name}: {exc}") from exc
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item.get("components", []))
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+def system_alloc(
+    config: SystemConfig,
+    *,
+    chain_id: int,
+    timestamp: int,
+    contracts: Iterable[SystemContract] | None = None,
+    artifacts_dir: Path = ARTIFACTS_DIR,
+) -> dict[bytes, Account]:
+    """Genesis allocations holding the deployed `contracts` (default: every registered one)."""
+    chosen = sorted(SYSTEM_CONTRACTS if contracts is None else contracts, key=lambda c: c.address)
+    if not chosen:
+        return {}
+    seen: set[bytes] = set()
+    for c in chosen:
+        if c.address in seen:
+            raise ContractsError(f"two system contracts at {to_checksum_address(c.address)}")
+        seen.add(c.address)
+    base = Genesis(chain_id=chain_id, timestamp=timestamp)
+    chain = chain_class(chain_id).from_genesis(AtomicDB(MemoryDB()), genesis_params(base), {})
+    vm = chain.get_vm()
+    state = vm.state
+    deployer = Address(config.foundation)
+    for contract in chosen:
+        message = Message(
+            gas=CONSTRUCTOR_GAS,
+            to=CREATE_CONTRACT_ADDRESS,
+            sender=deployer,
+            value=0,
+            data=b"",
+            code=_constructor_data(contract, config, artifacts_dir),
+            create_address=Address(contract.address),
+        )
+        context = state.get_transaction_context_class()(gas_price=0, origin=deployer)
+        computation = state.computation_class.apply_create_message(state, message, context)
+        if computation.is_error:
+            raise ContractsError(
+                f"the constructor of {contract.name} failed: {computation.error!r} "
+                f"(output 0x{bytes(computation.output).hex()})"
+            )
+    # py-evm lists no written slots publicly; the state-root check below catches any miss.
+    stores = state._account_db._account_stores  # type: ignore[attr-defined]
+    alloc: dict[bytes, Account] = {}
+    for address in sorted(seen | {a for a in stores if a != deployer}):
+        slots = stores[Address(address)].get_accessed_slots() if address in stores else frozenset()
+        storage = {s: v for s in sorted(slots) if (v := state.get_storage(Address(address), s))}
+        alloc[address] = Account(
+            balance=state.get_balance(Address(address)),
+            nonce=state.get_nonce(Address(address)),
+            code=bytes(state.get_code(Address(address))),
+            storage=storage,
+        )
+    if state.account_exists(deployer):
+        if state.get_nonce(deployer) or state.get_balance(deployer) or state.get_code(deployer):
+            raise ContractsError("a constructor changed the deployer's account")
+        state.delete_account(deployer)
+    _check_root(bytes(state.make_state_root()), alloc, base)
+    return alloc
+
+
+def _check_root(expected: bytes, alloc: dict[bytes, Account], base: Genesis) -> None:
+    """A genesis made of `alloc` must reproduce the scratch EVM's state exactly."""
+    rebuilt = chain_class(base.chain_id).from_genesis(
+        AtomicDB(MemoryDB()), genesis_params(base), genesis_state(replace(base, alloc=alloc))
+    )
+    got = bytes(rebuilt.get_canonical_head().state_root)
+    if got != expected:
+        raise ContractsError(
+            "the recorded system-contract state does not reproduce the constructors' state root "
+            f"(0x{got.hex()} != 0x{expected.hex()}); a storage slot was missed"
+        )
+
+
+def with_system_contracts(
+    genesis: Genesis,
+    config: SystemConfig,
+    *,
+    contracts: Iterable[SystemContract] | None = None,
+    artifacts_dir: Path = ARTIFACTS_DIR,
+) -> Genesis:
+    """`genesis` with the system contracts added to its allocations.
+
+    Refuses a genesis that already allocates one of their addresses.
+    """
+    alloc = system_alloc(
+        config,
+        chain_id=genesis.chain_id,
+        timestamp=genesis.timestamp,
+        contracts=contracts,
+        artifacts_dir=artifacts_dir,
+    )
+    clash = sorted(set(alloc) & set(genesis.alloc))
+    if clash:
+        raise ContractsError(
+            "the genesis already allocates system-contract address(es) "
+            + ", ".join(to_checksum_address(a) for a in clash)
+        )
+    return replace(genesis, alloc={**genesis.alloc, **alloc})
+
+
+def system_contract_addresses() -> dict[str, str]:
+    """Registered contract name -> checksummed address (for docs and `pv_nodeInfo`)."""
+    return {c.name: to_checksum_address(c.address) for c in SYSTEM_CONTRACTS}
