@@ -116,3 +116,20 @@ def test_registered_addresses_match_the_solidity_library() -> None:
         assert f"0x{address.hex()}".lower() in source.lower(), name
     for contract in system.SYSTEM_CONTRACTS:
         assert system.SYSTEM_ADDRESSES[contract.name] == contract.address
+
+
+def test_committed_system_artifacts_match_a_fresh_build() -> None:
+    from powerverse.contracts import build
+
+    problems = build.check(system.SOURCES_DIR, system.ARTIFACTS_DIR)
+    assert problems == [], "rebuild with `pv contracts build`: " + "; ".join(problems)
+
+
+def test_dev_genesis_carries_every_registered_system_contract(tmp_path: Path) -> None:
+    from powerverse.node.runner import NodeConfig, resolve_genesis
+
+    genesis = resolve_genesis(NodeConfig(dev=True), tmp_path)
+    for contract in system.SYSTEM_CONTRACTS:
+        acct = genesis.alloc[contract.address]
+        assert acct.code, f"{contract.name} has no code in the dev genesis"
+        assert acct.nonce == 1

@@ -41,11 +41,12 @@ def _root(
 
 def _register_subcommands() -> None:
     """Attach each area's commands; each lives in its own module."""
-    from powerverse.cli import account, devnet, genesis, node, status
+    from powerverse.cli import account, contracts, devnet, genesis, node, status
 
     app.add_typer(account.app, name="account")
     app.add_typer(genesis.app, name="genesis")
     app.add_typer(devnet.app, name="devnet")
+    app.add_typer(contracts.app, name="contracts")
     node.register(app)
     status.register(app)
 

@@ -56,6 +56,7 @@ from rich.table import Table
 from powerverse.chain.exceptions import ChainError
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, err_console, fail, print_json
+from powerverse.contracts.system import dev_system_config, with_system_contracts
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from powerverse.p2p.address import PeerAddress
@@ -349,7 +350,8 @@ def devnet_genesis(keys: Sequence[ValidatorKey], timestamp: int) -> Genesis:
     validators = tuple(Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in keys)
     units = sum(v.stake for v in validators) // base.consensus.stake_unit_wei
     consensus = replace(base.consensus, tau_committee=max(units, base.consensus.tau_committee))
-    return replace(base, chain_id=DEVNET_CHAIN_ID, validators=validators, consensus=consensus)
+    genesis = replace(base, chain_id=DEVNET_CHAIN_ID, validators=validators, consensus=consensus)
+    return with_system_contracts(genesis, dev_system_config())
 
 
 def _load_keys(directory: Path, validators: int) -> list[ValidatorKey]:

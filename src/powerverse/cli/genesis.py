@@ -18,6 +18,8 @@ from powerverse.chain.genesis import (
     load_genesis,
 )
 from powerverse.cli.common import fail, print_json
+from powerverse.contracts.exceptions import ContractsError
+from powerverse.contracts.system import SystemConfig, dev_system_config, with_system_contracts
 from powerverse.crypto.keys import dev_accounts, parse_address, to_checksum
 from powerverse.node.runner import dev_validator
 from powerverse.node.validator_key import ValidatorKey
@@ -40,6 +42,7 @@ def dev(
         [a.address for a in dev_accounts()],
         Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
+    genesis = _with_system(genesis, dev_system_config())
     genesis.dump(out)
     typer.echo(f"wrote {out}")
 
@@ -79,9 +82,18 @@ def init(
     out: Path = typer.Option(Path("genesis.json"), "--out", "-o"),
     timestamp: int | None = typer.Option(None, "--timestamp", help="Genesis time (default now)."),
     stake: int = typer.Option(1000, "--stake", help="Stake of each validator, in PVC.", min=1),
+    foundation: str | None = typer.Option(
+        None,
+        "--foundation",
+        help="Address holding every system-contract role (default: the first validator's).",
+    ),
+    treasury: str | None = typer.Option(
+        None, "--treasury", help="Address receiving platform fees (default: the foundation)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a genesis for a new chain with the given validators and allocations."""
+    """Write a genesis for a new chain with the given validators, allocations and the system
+    contracts (docs/contracts.md) predeployed."""
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     if not 0 < chain_id < 2**64:
@@ -110,8 +122,29 @@ def init(
         alloc=accounts,
         validators=tuple(validators),
     )
+    roles = SystemConfig(
+        foundation=_address_option("--foundation", foundation) or validators[0].address,
+        treasury=_address_option("--treasury", treasury),
+    )
+    genesis = _with_system(genesis, roles)
     genesis.dump(out)
     typer.echo(f"wrote {out}")
+
+
+def _address_option(option: str, value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return parse_address(value)
+    except Exception:
+        fail(f"{option} {value!r}: expected a 0x-prefixed 20-byte address")
+
+
+def _with_system(genesis: Genesis, config: SystemConfig) -> Genesis:
+    try:
+        return with_system_contracts(genesis, config)
+    except ContractsError as exc:
+        fail(f"cannot predeploy the system contracts: {exc}")
 
 
 @app.command("check")

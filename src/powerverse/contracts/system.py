@@ -28,9 +28,11 @@ from powerverse.chain.blockchain import chain_class, genesis_params, genesis_sta
 from powerverse.chain.genesis import Account, Genesis
 from powerverse.contracts.artifacts import ARTIFACTS_DIR, SOURCES_DIR, load_artifact
 from powerverse.contracts.exceptions import ContractsError
+from powerverse.crypto.keys import dev_accounts
 
 __all__ = [
     "ARBITRATION",
+    "ARTIFACTS_DIR",
     "DID_REGISTRY",
     "MARKET",
     "ORDERS",
@@ -43,6 +45,7 @@ __all__ = [
     "SYSTEM_CONTRACTS",
     "SystemConfig",
     "SystemContract",
+    "dev_system_config",
     "system_alloc",
     "system_contract_addresses",
     "with_system_contracts",
@@ -232,6 +235,11 @@ def with_system_contracts(
             + ", ".join(to_checksum_address(a) for a in clash)
         )
     return replace(genesis, alloc={**genesis.alloc, **alloc})
+
+
+def dev_system_config() -> SystemConfig:
+    """Dev and devnet: the first dev account is the foundation and the treasury."""
+    return SystemConfig(foundation=dev_accounts()[0].address)
 
 
 def system_contract_addresses() -> dict[str, str]:

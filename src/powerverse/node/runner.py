@@ -18,6 +18,7 @@ from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecu
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txpool import TxPool, TxPoolConfig
+from powerverse.contracts.system import dev_system_config, with_system_contracts
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.bft import BftProducer
 from powerverse.node.service import BlockProducer, DevProducer, Node
@@ -75,11 +76,12 @@ def resolve_genesis(config: NodeConfig, data_dir: Path) -> Genesis:
     if not config.dev:
         raise GenesisError("a non-dev node needs --genesis FILE")
     vkey = config.validator_key or dev_validator()
-    return dev_genesis(
+    genesis = dev_genesis(
         int(config.clock.time()),
         [a.address for a in dev_accounts()],
         Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
+    return with_system_contracts(genesis, dev_system_config())
 
 
 @dataclass
