@@ -92,6 +92,26 @@ class SystemConfig:
     foundation: bytes
     treasury: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Staking (dev defaults; a production genesis sets e.g. a 21-day unbonding period).
+    staking_min_self_stake: int = 10**18
+    staking_unbonding_period: int = 86_400
+    staking_jail_period: int = 3_600
+    staking_max_commission_bps: int = 2_000
+    staking_max_commission_change_bps: int = 100
+    staking_commission_change_interval: int = 86_400
+    staking_max_validators: int = 1_000
+
+    def staking_params(self) -> tuple[int, ...]:
+        """`Staking.Params` in ABI order."""
+        return (
+            self.staking_min_self_stake,
+            self.staking_unbonding_period,
+            self.staking_jail_period,
+            self.staking_max_commission_bps,
+            self.staking_max_commission_change_bps,
+            self.staking_commission_change_interval,
+            self.staking_max_validators,
+        )
 
     @property
     def fee_recipient(self) -> bytes:
@@ -108,7 +128,12 @@ class SystemContract:
     args: Callable[[SystemConfig], tuple[Any, ...]]
 
 
-SYSTEM_CONTRACTS: tuple[SystemContract, ...] = ()
+SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
+    SystemContract(
+        "Staking", STAKING, lambda c: (c.foundation, c.fee_recipient, c.staking_params(), [])
+    ),
+    SystemContract("DIDRegistry", DID_REGISTRY, lambda c: ()),
+)
 """Every predeployed contract. Each contract's author registers it here."""
 
 
