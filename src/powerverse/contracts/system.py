@@ -100,6 +100,11 @@ class SystemConfig:
     staking_max_commission_change_bps: int = 100
     staking_commission_change_interval: int = 86_400
     staking_max_validators: int = 1_000
+    # Market (dev defaults): platform fee, provider confirm window, heartbeat period and grace.
+    market_fee_bps: int = 250
+    market_confirm_window: int = 3_600
+    market_heartbeat_interval: int = 300
+    market_heartbeat_grace: int = 600
 
     def staking_params(self) -> tuple[int, ...]:
         """`Staking.Params` in ABI order."""
@@ -132,7 +137,21 @@ SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
     SystemContract(
         "Staking", STAKING, lambda c: (c.foundation, c.fee_recipient, c.staking_params(), [])
     ),
+    SystemContract("ResourceNFT", RESOURCE_NFT, lambda c: (c.foundation,)),
+    SystemContract(
+        "Market",
+        MARKET,
+        lambda c: (
+            c.foundation,
+            c.fee_recipient,
+            c.market_fee_bps,
+            c.market_confirm_window,
+            c.market_heartbeat_interval,
+            c.market_heartbeat_grace,
+        ),
+    ),
     SystemContract("DIDRegistry", DID_REGISTRY, lambda c: ()),
+    SystemContract("PlatformAdmin", PLATFORM_ADMIN, lambda c: (c.foundation,)),
 )
 """Every predeployed contract. Each contract's author registers it here."""
 
