@@ -133,3 +133,21 @@ def test_dev_genesis_carries_every_registered_system_contract(tmp_path: Path) ->
         acct = genesis.alloc[contract.address]
         assert acct.code, f"{contract.name} has no code in the dev genesis"
         assert acct.nonce == 1
+
+
+def test_genesis_validators_are_bonded_in_staking(tmp_path: Path) -> None:
+    from powerverse.node.runner import NodeConfig, resolve_genesis
+
+    genesis = resolve_genesis(NodeConfig(dev=True), tmp_path / "a")
+    (validator,) = genesis.validators
+    assert genesis.alloc[system.STAKING].balance == validator.stake  # minted into the contract
+    chain = Blockchain(LmdbStore(tmp_path / "db"), genesis)
+    try:
+        accounts, keys, stakes = _call(
+            chain, system.STAKING, "activeValidators()", ["address[]", "bytes32[]", "uint256[]"]
+        )
+        assert accounts == ("0x" + validator.address.hex(),)
+        assert keys == (validator.consensus_key,)
+        assert stakes == (validator.stake,)
+    finally:
+        chain.close()

@@ -25,7 +25,7 @@ from eth_typing import Address
 from eth_utils.address import to_checksum_address
 
 from powerverse.chain.blockchain import chain_class, genesis_params, genesis_state
-from powerverse.chain.genesis import Account, Genesis
+from powerverse.chain.genesis import Account, Genesis, Validator
 from powerverse.contracts.artifacts import ARTIFACTS_DIR, SOURCES_DIR, load_artifact
 from powerverse.contracts.exceptions import ContractsError
 from powerverse.crypto.keys import dev_accounts
@@ -92,6 +92,10 @@ class SystemConfig:
     foundation: bytes
     treasury: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The genesis validators, bonded in Staking at genesis (with_system_contracts fills them in
+    # from the genesis; their stake is minted into the Staking contract's balance).
+    validators: tuple[Validator, ...] = ()
+    validator_commission_bps: int = 500
     # Staking (dev defaults; a production genesis sets e.g. a 21-day unbonding period).
     staking_min_self_stake: int = 10**18
     staking_unbonding_period: int = 86_400
@@ -131,11 +135,24 @@ class SystemContract:
     name: str
     address: bytes
     args: Callable[[SystemConfig], tuple[Any, ...]]
+    value: Callable[[SystemConfig], int] | None = None
+    """Wei the constructor receives (minted at genesis), e.g. the genesis validators' stake."""
 
 
 SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
     SystemContract(
-        "Staking", STAKING, lambda c: (c.foundation, c.fee_recipient, c.staking_params(), [])
+        "Staking",
+        STAKING,
+        lambda c: (
+            c.foundation,
+            c.fee_recipient,
+            c.staking_params(),
+            [
+                (v.address, v.consensus_key, c.validator_commission_bps, v.stake)
+                for v in c.validators
+            ],
+        ),
+        value=lambda c: sum(v.stake for v in c.validators),
     ),
     SystemContract("ResourceNFT", RESOURCE_NFT, lambda c: (c.foundation,)),
     SystemContract(
@@ -205,11 +222,13 @@ def system_alloc(
     state = vm.state
     deployer = Address(config.foundation)
     for contract in chosen:
+        value = contract.value(config) if contract.value is not None else 0
+        state.delta_balance(deployer, value)  # minted for this constructor
         message = Message(
             gas=CONSTRUCTOR_GAS,
             to=CREATE_CONTRACT_ADDRESS,
             sender=deployer,
-            value=0,
+            value=value,
             data=b"",
             code=_constructor_data(contract, config, artifacts_dir),
             create_address=Address(contract.address),
@@ -265,6 +284,8 @@ def with_system_contracts(
 
     Refuses a genesis that already allocates one of their addresses.
     """
+    if not config.validators:
+        config = replace(config, validators=genesis.validators)
     alloc = system_alloc(
         config,
         chain_id=genesis.chain_id,
