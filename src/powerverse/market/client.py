@@ -29,6 +29,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.logs import DISCARD
 from web3.types import BlockIdentifier, TxParams
 
 from powerverse.contracts.artifacts import artifact_names, load_artifact
@@ -307,5 +308,5 @@ class ChainClient:
         self, contract: Contract, event: str, receipt: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         """The decoded `event` logs a receipt holds, as plain dicts of arguments."""
-        decoded = contract.events[event]().process_receipt(receipt)
+        decoded = contract.events[event]().process_receipt(receipt, errors=DISCARD)
         return [dict(e["args"]) for e in decoded]
