@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from eth.abc import BlockHeaderAPI
 from eth_abi.abi import decode as abi_decode
+from eth_typing import Address
 from eth_utils.crypto import keccak
 
 from powerverse.chain.blockchain import Blockchain, CallRequest
@@ -65,7 +66,7 @@ class ContractStakes:
 
     def _read(self, header: BlockHeaderAPI) -> Mapping[bytes, StakeEntry]:
         state = self._chain.state_at(header)
-        if not state.get_code(STAKING):
+        if not state.get_code(Address(STAKING)):
             return self._fallback.stakes_at(0)
         comp = self._chain.execute_call(
             CallRequest(to=STAKING, data=_ACTIVE_VALIDATORS, gas=_CALL_GAS), header
