@@ -1,0 +1,120 @@
+"""Options every chain-writing command shares: which node, which account signs, JSON output.
+
+An account signs from a keystore (``--from ADDRESS`` with ``--keystore DIR`` and
+``--password-file FILE`` or a hidden prompt) or, on dev chains only, as one of the public dev
+accounts (``--dev-account N``). Nothing is ever sent to the node but signed transactions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from powerverse.cli.common import DEFAULT_RPC, EXIT_UNREACHABLE, fail
+from powerverse.crypto.exceptions import CryptoError
+from powerverse.crypto.keys import dev_accounts, parse_address
+from powerverse.crypto.keystore import Keystore, default_keystore_dir
+from powerverse.market.client import ChainClient
+from powerverse.market.exceptions import ContractError, MarketError, TransactionFailed
+
+DEV_CHAIN_IDS = (31337, 31338)
+
+RpcOption = Annotated[
+    str, typer.Option("--rpc-url", envvar="PV_RPC_URL", help="JSON-RPC URL of a node.")
+]
+FromOption = Annotated[
+    str | None, typer.Option("--from", help="Signing address, unlocked from the keystore.")
+]
+KeystoreDirOption = Annotated[
+    Path | None, typer.Option("--keystore", help="Keystore directory (default ~/.powerverse).")
+]
+PasswordFileOption = Annotated[
+    Path | None, typer.Option("--password-file", help="First line is the keystore password.")
+]
+DevAccountOption = Annotated[
+    int | None,
+    typer.Option("--dev-account", min=0, max=19, help="Sign as dev account N (dev chains only)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+__all__ = [
+    "DEFAULT_RPC",
+    "DevAccountOption",
+    "FromOption",
+    "JsonOption",
+    "KeystoreDirOption",
+    "PasswordFileOption",
+    "RpcOption",
+    "connect",
+    "contract_failure",
+]
+
+
+def _signer(
+    from_: str | None, keystore: Path | None, password_file: Path | None, dev_account: int | None
+) -> LocalAccount | None:
+    if dev_account is not None and from_ is not None:
+        fail("give either --from or --dev-account, not both", 2)
+    if dev_account is not None:
+        signer: LocalAccount = Account.from_key(dev_accounts()[dev_account].private_key)
+        return signer
+    if from_ is None:
+        return None
+    try:
+        address = parse_address(from_)
+    except Exception:
+        fail(f"--from {from_!r}: expected a 0x-prefixed 20-byte address", 2)
+    store = Keystore(keystore or default_keystore_dir(os.environ))
+    if password_file is not None:
+        try:
+            password = password_file.read_text().splitlines()[0]
+        except (OSError, IndexError):
+            fail(f"cannot read a password from {password_file}")
+    else:
+        password = typer.prompt(f"password for {from_}", hide_input=True, err=True)
+    try:
+        unlocked: LocalAccount = Account.from_key(store.unlock(address, password))
+        return unlocked
+    except CryptoError as exc:
+        fail(str(exc))
+
+
+def connect(
+    rpc_url: str,
+    *,
+    from_: str | None = None,
+    keystore: Path | None = None,
+    password_file: Path | None = None,
+    dev_account: int | None = None,
+    need_signer: bool = True,
+) -> ChainClient:
+    """A ChainClient on `rpc_url` signing as the chosen account; exits clearly on problems."""
+    account = _signer(from_, keystore, password_file, dev_account)
+    if need_signer and account is None:
+        fail("this command sends a transaction: give --from ADDRESS (keystore) or --dev-account N")
+    client = ChainClient(rpc_url, account)
+    try:
+        chain_id = client.chain_id
+    except Exception as exc:
+        fail(
+            f"cannot reach a node at {rpc_url} ({exc.__class__.__name__}); "
+            "is `pv node` running? Use --rpc-url to point elsewhere.",
+            EXIT_UNREACHABLE,
+        )
+    if dev_account is not None and chain_id not in DEV_CHAIN_IDS:
+        fail(f"--dev-account is only for dev chains; this node runs chain {chain_id}")
+    return client
+
+
+def contract_failure(exc: MarketError) -> dict[str, Any]:
+    """A refusal as a JSON-able document (for --json) and a one-line message."""
+    if isinstance(exc, ContractError):
+        return {"error": exc.name, "args": exc.args_by_name, "message": exc.message}
+    if isinstance(exc, TransactionFailed):
+        return {"error": "TransactionFailed", "message": str(exc)}
+    return {"error": type(exc).__name__, "message": str(exc)}
