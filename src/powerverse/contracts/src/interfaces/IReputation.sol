@@ -8,6 +8,10 @@ interface IReputation {
     /// keccak256(abi.encode(market, rentalId))) and Orders; implementations must restrict callers.
     function recordOrder(bytes32 orderKey, address consumer, address provider) external;
 
+    /// @notice Penalise `provider` for a failed delivery of order `orderKey` (e.g. a task deadline
+    /// missed). Called by Orders; implementations must restrict callers.
+    function recordFailure(address provider, bytes32 orderKey) external;
+
     /// @notice The reputation score of `account` (scale defined by the implementation).
     function reputationOf(address account) external view returns (uint256);
 
