@@ -109,6 +109,15 @@ class SystemConfig:
     market_confirm_window: int = 3_600
     market_heartbeat_interval: int = 300
     market_heartbeat_grace: int = 600
+    # Orders: platform fee, review window of MANUAL task results. Reputation: 10,000 units per
+    # star; the gate (0 = none), the Bayesian prior (3.5 stars weighing 5 reviews), and how many
+    # one-star reviews a failed delivery counts as.
+    orders_fee_bps: int = 250
+    orders_review_window: int = 86_400
+    reputation_min: int = 20_000
+    reputation_prior_mean: int = 35_000
+    reputation_prior_weight: int = 5
+    reputation_failure_weight: int = 2
 
     def staking_params(self) -> tuple[int, ...]:
         """`Staking.Params` in ABI order."""
@@ -167,6 +176,23 @@ SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
             c.market_heartbeat_grace,
         ),
     ),
+    SystemContract(
+        "Orders",
+        ORDERS,
+        lambda c: (c.foundation, c.fee_recipient, c.orders_fee_bps, c.orders_review_window),
+    ),
+    SystemContract(
+        "Reputation",
+        REPUTATION,
+        lambda c: (
+            c.foundation,
+            c.reputation_min,
+            c.reputation_prior_mean,
+            c.reputation_prior_weight,
+            c.reputation_failure_weight,
+        ),
+    ),
+    SystemContract("Arbitration", ARBITRATION, lambda c: (c.foundation,)),
     SystemContract("DIDRegistry", DID_REGISTRY, lambda c: ()),
     SystemContract("PlatformAdmin", PLATFORM_ADMIN, lambda c: (c.foundation,)),
 )
