@@ -227,7 +227,8 @@ class MatchResult:
         head = (
             f"no match among {total:,} listings"
             if n == 0
-            else f"only {n:,} {_plural(n, 'match', 'matches')} among {total:,} listings"
+            else f"only {n:,} {_plural(n, 'match', 'matches')} among {total:,} listings "
+            f"(fewer than {self.limit} asked)"
         )
         parts = [
             f"{c.excluded:,} excluded by {c.description}" for c in self.constraints if c.excluded
