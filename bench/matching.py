@@ -108,7 +108,7 @@ def synthetic_listing(rng: random.Random, token_id: int) -> Listing:
         coordinates=Coordinates.from_degrees(
             lat + rng.uniform(-4, 4), max(-180.0, min(180.0, lon + rng.uniform(-4, 4)))
         ),
-        reputation=min(10_000, max(0, int(rng.gauss(7_500, 1_500)))),
+        reputation=min(50_000, max(0, int(rng.gauss(37_500, 7_500)))),
         verified=rng.random() < 0.97,
         frozen=rng.random() < 0.01,
         paused=rng.random() < 0.03,
@@ -153,7 +153,7 @@ def synthetic_order(rng: random.Random) -> DemandOrder:
         if rng.random() < 0.5:
             kw["max_distance_km"] = rng.choice((200.0, 500.0, 1_000.0, 3_000.0))
     if rng.random() < 0.4:
-        kw["min_reputation"] = rng.choice((5_000, 7_000, 8_000, 9_000))
+        kw["min_reputation"] = rng.choice((25_000, 35_000, 40_000, 45_000))
     return DemandOrder(**kw)
 
 

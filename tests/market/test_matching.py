@@ -79,7 +79,7 @@ def listing(token_id: int, **kw: Any) -> Listing:
         "specs": specs(),
         "region": "eu-central",
         "coordinates": BERLIN,
-        "reputation": 10_000,
+        "reputation": 50_000,
     }
     base.update(kw)
     return Listing(**base)
@@ -288,12 +288,12 @@ def test_distance_km_known_values() -> None:
 
 
 def test_score_formula() -> None:
-    item = listing(1, perform_points=3_000, price_per_day=2 * PVC, reputation=5_000)
+    item = listing(1, perform_points=3_000, price_per_day=2 * PVC, reputation=25_000)
     assert score(item, order()) == pytest.approx(1_500 * 0.75)
     near = order(coordinates=BERLIN)
     assert score(item, near) == pytest.approx(1_500 * 0.75)
     far = listing(
-        1, perform_points=3_000, price_per_day=2 * PVC, reputation=5_000, coordinates=PARIS
+        1, perform_points=3_000, price_per_day=2 * PVC, reputation=25_000, coordinates=PARIS
     )
     d = distance_km(BERLIN, PARIS)
     assert score(far, near) == pytest.approx(1_500 * 0.75 / (1 + d / 1_000))
@@ -356,7 +356,7 @@ def test_exclusion_report_counts_first_failures_and_single_relaxations() -> None
             listing(8, reputation=100),  # reputation only
         ]
     )
-    wanted = order(min_gpu_memory_mib=80 * 1024, budget_wei=70 * PVC, min_reputation=5_000)
+    wanted = order(min_gpu_memory_mib=80 * 1024, budget_wei=70 * PVC, min_reputation=25_000)
     result = match(wanted, index, limit=10)
     assert ids(result) == [1]
     report = {c.name: (c.excluded, c.matches_if_relaxed) for c in result.constraints}
@@ -373,7 +373,7 @@ def test_exclusion_report_counts_first_failures_and_single_relaxations() -> None
         "1 excluded by listing status (unverified, frozen or paused), "
         "2 excluded by GPU memory >= 80 GiB, "
         "3 excluded by budget 70 PVC for 7 days (price <= 10 PVC/day), "
-        "1 excluded by reputation >= 5,000 (2.5 stars); "
+        "1 excluded by reputation >= 25,000 (2.5 stars); "
         "relaxing budget alone would give 3 matches, "
         "relaxing GPU memory alone would give 2 matches, "
         "relaxing reputation alone would give 2 matches"
@@ -477,7 +477,7 @@ def test_index_refuses_what_is_not_a_listing_and_duplicates_at_build() -> None:
         ({"coordinates": BERLIN, "max_distance_km": math.inf}, "finite number"),
         ({"coordinates": (1, 2)}, "coordinates must be Coordinates"),
         ({"min_disk_type": "ssd"}, "min_disk_type must be a DiskType"),
-        ({"min_reputation": 10_001}, "min_reputation must be between 0 and 10000"),
+        ({"min_reputation": 50_001}, "min_reputation must be between 0 and 50000"),
     ],
 )
 def test_bad_orders_are_refused_with_the_field_named(kw: dict[str, Any], message: str) -> None:
@@ -494,7 +494,7 @@ def test_bad_orders_are_refused_with_the_field_named(kw: dict[str, Any], message
         ({"available_until": T0 - 1}, "is before available_from"),
         ({"min_days": 0}, "min_days must be at least 1"),
         ({"min_days": 5, "max_days": 4}, "below min_days"),
-        ({"reputation": 10_001}, "reputation must be between 0 and 10000"),
+        ({"reputation": 50_001}, "reputation must be between 0 and 50000"),
         ({"verified": 1}, "verified must be a bool"),
         ({"specs": specs(cores=-1)}, "cpu.cores must be between 0"),
         ({"specs": "fast"}, "specs must be Specs"),
@@ -668,7 +668,7 @@ def listings_and_order(draw: st.DrawFn) -> tuple[list[Listing], DemandOrder]:
                 specs=draw(spec_values),
                 region=draw(small(["eu", "EU ", "us", "ap"])),
                 coordinates=draw(coords),
-                reputation=draw(st.one_of(small([0, 5_000, 10_000]), st.integers(0, 10_000))),
+                reputation=draw(st.one_of(small([0, 25_000, 50_000]), st.integers(0, 50_000))),
                 verified=draw(st.booleans()),
                 frozen=draw(small([False, False, True])),
                 paused=draw(small([False, False, True])),
@@ -698,7 +698,7 @@ def listings_and_order(draw: st.DrawFn) -> tuple[list[Listing], DemandOrder]:
         region=draw(maybe(["eu", "Us", "sa"])),
         coordinates=draw(coords) if with_coords else None,
         max_distance_km=draw(maybe([0.0, 500.0, 5_000.0, 20_015.1])) if with_coords else None,
-        min_reputation=draw(maybe([5_000, 10_000])),
+        min_reputation=draw(maybe([25_000, 50_000])),
     )
     return items, o
 

@@ -27,9 +27,9 @@ first one it fails; unset order fields are not constraints):
 18. `distance`          great-circle distance <= max_distance_km
 19. `reputation`        provider reputation >= min_reputation
 
-Score (higher is better), documented in docs/market.md terms:
+Score (higher is better):
 
-    score = value × (0.5 + reputation / 20,000) × 1 / (1 + distance_km / 1,000)
+    score = value × (0.5 + reputation / 100,000) × 1 / (1 + distance_km / 1,000)
 
 where value = performPoints per PVC per day (performPoints × 10**18 / price_per_day), the
 reputation factor runs from 0.5 (no stars) to 1.0 (five stars), and the distance factor

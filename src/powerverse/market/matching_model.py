@@ -8,7 +8,8 @@ contract is read by the loader, not by the engine).
 
 Units: prices and budgets in wei (1 PVC = 10**18 wei), times in unix seconds, memory in MiB,
 disk size in GB, disk speeds in MB/s, clocks in MHz, coordinates in integer microdegrees.
-Reputation is on a 0..10,000 scale: 10,000 is five stars, so stars = reputation / 2,000.
+Reputation uses the Reputation contract's scale: 10,000 units per star, 0..50,000 (five stars),
+so the loader copies `Reputation.reputationOf(provider)` unchanged.
 
 Every value is checked when the object is built; bad values raise `InvalidListingError` or
 `InvalidOrderError` naming the field.
@@ -23,8 +24,8 @@ from typing import Any
 
 WEI_PER_PVC = 10**18
 SECONDS_PER_DAY = 86_400
-REPUTATION_MAX = 10_000
-REPUTATION_PER_STAR = 2_000
+REPUTATION_MAX = 50_000  # Reputation.MAX_SCORE
+REPUTATION_PER_STAR = 10_000  # Reputation.SCALE
 INT63_MAX = 2**63 - 1
 UINT256_MAX = 2**256 - 1
 MAX_LAT_MICRO = 90_000_000
