@@ -341,14 +341,33 @@ def test_resource_refusals(client: ClientFactory, nft: tuple[ChainClient, Contra
 # ---------------------------------------------------------------------- credit record
 
 
-def test_credit_record(client: ClientFactory) -> None:
-    c = client(16)
-    record = resolve(c, format_did(c.address))["didDocumentMetadata"]["creditRecord"]
-    assert record["subject"] == format_did(c.address)
-    if c.w3.eth.get_code(c.w3.to_checksum_address(REPUTATION)):
-        assert record["available"] is True
-        assert isinstance(record["reputation"], int)
-        assert record["inGoodStanding"] == (record["reputation"] >= record["minReputation"])
-    else:
+def test_credit_record_links_orders_and_reviews(client: ClientFactory) -> None:
+    consumer, provider, recorder, foundation = client(16), client(17), client(18), client(0)
+    subject = format_did(provider.address)
+    if not provider.w3.eth.get_code(provider.w3.to_checksum_address(REPUTATION)):
+        record = resolve(provider, subject)["didDocumentMetadata"]["creditRecord"]
         assert record["available"] is False and "no Reputation contract" in record["note"]
         assert record["orders"] == [] and record["reviews"] == []
+        return
+    reputation = foundation.contract("Reputation")
+    role = foundation.call(reputation.functions.RECORDER_ROLE())
+    foundation.transact(reputation.functions.grantRole(role, recorder.address))
+    order = b"\x42" * 32
+    recorder.transact(reputation.functions.recordOrder(order, consumer.address, provider.address))
+    consumer.transact(reputation.functions.review(order, 5, 4, 5, "bafy-comment"))
+
+    record = resolve(provider, subject)["didDocumentMetadata"]["creditRecord"]
+    assert record["available"] is True and record["subject"] == subject
+    assert record["inGoodStanding"] == (record["reputation"] >= record["minReputation"])
+    assert record["stats"]["orders"] == 1 and record["stats"]["reviewsReceived"] == 1
+    assert [o["orderKey"] for o in record["orders"]] == ["0x" + order.hex()]
+    (review,) = record["reviews"]
+    assert (review["reviewer"], review["quality"], review["comment"]) == (
+        consumer.address,
+        5,
+        "bafy-comment",
+    )
+    # the consumer's record shows the same order, and no review received
+    mine = resolve(consumer, format_did(consumer.address))["didDocumentMetadata"]["creditRecord"]
+    assert [o["orderKey"] for o in mine["orders"]] == ["0x" + order.hex()]
+    assert mine["reviews"] == []

@@ -13,15 +13,16 @@ import base64
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract import Contract
-from web3.types import BlockIdentifier
+from web3.types import BlockIdentifier, FilterParams
 
 from powerverse.contracts.artifacts import load_artifact
+from powerverse.contracts.exceptions import ContractsError
 from powerverse.contracts.system import REPUTATION, RESOURCE_NFT
 from powerverse.market.client import ChainClient
 from powerverse.market.exceptions import ContractError, MarketError
@@ -542,24 +543,37 @@ def _key_material(key: PublicKey) -> dict[str, str]:
     return {"publicKeyHex": key.public_key.hex()}
 
 
-def credit_record(
-    client: ChainClient, subject: str, *, block: BlockIdentifier = "latest"
-) -> dict[str, Any]:
-    """The subject's credit record: reputation from the Reputation contract, when deployed.
+LOG_CHUNK: Final = 10_000
+"""Blocks per eth_getLogs request (the node's maximum range)."""
 
-    Without a Reputation contract at its system address the record is empty and says why.
+
+def credit_record(
+    client: ChainClient,
+    subject: str,
+    *,
+    block: BlockIdentifier = "latest",
+    scan_blocks: int = 100_000,
+    max_items: int = 100,
+) -> dict[str, Any]:
+    """The subject's credit record from the Reputation contract, when it is deployed.
+
+    Reputation and counts come from its state; the orders the subject was a party to and the
+    reviews it received come from its `OrderRecorded` and `Reviewed` events over the last
+    `scan_blocks` blocks (newest first, at most `max_items` of each). Without a Reputation
+    contract at its system address the record is empty and says why.
     """
     record: dict[str, Any] = {"subject": format_did(subject), "orders": [], "reviews": []}
-    if not client.w3.eth.get_code(to_checksum_address(REPUTATION), block):
+    address = to_checksum_address(REPUTATION)
+    if not client.w3.eth.get_code(address, block):
         record["available"] = False
         record["note"] = "no Reputation contract is deployed on this chain"
         return record
-    reputation = client.w3.eth.contract(
-        address=to_checksum_address(REPUTATION), abi=list(load_artifact("IReputation").abi)
-    )
+    reputation = client.w3.eth.contract(address=address, abi=list(_reputation_abi()))
+    fn = reputation.functions
     try:
-        score = int(client.call(reputation.functions.reputationOf(subject), block=block))
-        minimum = int(client.call(reputation.functions.minReputation(), block=block))
+        score = int(client.call(fn.reputationOf(subject), block=block))
+        minimum = int(client.call(fn.minReputation(), block=block))
+        stats = client.call(fn.statsOf(subject), block=block) if hasattr(fn, "statsOf") else None
     except ContractError as exc:
         record["available"] = False
         record["note"] = f"the Reputation contract refused: {exc}"
@@ -572,7 +586,63 @@ def credit_record(
             "inGoodStanding": score >= minimum,
         }
     )
+    if stats is not None:
+        names = ("orders", "reviewsReceived", "reviewsGiven", "failures")
+        record["stats"] = dict(zip(names, (int(v) for v in stats[:4]), strict=True))
+        sums = ("qualitySum", "serviceSum", "efficiencySum")
+        record["stats"].update(zip(sums, (int(v) for v in stats[4:7]), strict=True))
+    if hasattr(reputation.events, "OrderRecorded"):
+        _scan_history(client, reputation, subject, block, scan_blocks, max_items, record)
     return record
+
+
+def _reputation_abi() -> tuple[dict[str, Any], ...]:
+    """The Reputation contract's ABI, or the IReputation interface's when it is not built."""
+    try:
+        return load_artifact("Reputation").abi
+    except ContractsError:  # not built in this checkout
+        return load_artifact("IReputation").abi
+
+
+def _scan_history(
+    client: ChainClient,
+    reputation: Contract,
+    subject: str,
+    block: BlockIdentifier,
+    scan_blocks: int,
+    max_items: int,
+    record: dict[str, Any],
+) -> None:
+    """Fill the record's orders and received reviews from the Reputation contract's events."""
+    head = int(client.w3.eth.get_block(block)["number"])
+    start = max(0, head - scan_blocks + 1)
+    topic = "0x" + bytes.fromhex(to_checksum_address(subject)[2:]).rjust(32, b"\0").hex()
+    ordered = reputation.events.OrderRecorded
+    reviewed = reputation.events.Reviewed
+    orders: list[dict[str, Any]] = []
+    reviews: list[dict[str, Any]] = []
+    hi = head
+    while hi >= start and (len(orders) < max_items or len(reviews) < max_items):
+        lo = max(start, hi - LOG_CHUNK + 1)
+        window: dict[str, Any] = {"address": reputation.address, "fromBlock": lo, "toBlock": hi}
+        found: list[tuple[int, int, dict[str, Any]]] = []
+        for topics, event in (
+            ([ordered.topic, None, topic], ordered),  # as consumer
+            ([ordered.topic, None, None, topic], ordered),  # as provider
+            ([reviewed.topic, None, None, topic], reviewed),  # reviews received
+        ):
+            for log in client.w3.eth.get_logs(cast(FilterParams, {**window, "topics": topics})):
+                args = dict(event().process_log(log)["args"])
+                doc = {k: _plain(v) for k, v in args.items()}
+                doc["block"] = int(log["blockNumber"])
+                found.append((int(log["blockNumber"]), int(log["logIndex"]), doc))
+        for _, _, doc in sorted(found, key=lambda f: (f[0], f[1]), reverse=True):
+            target = reviews if "reviewer" in doc else orders
+            if len(target) < max_items:
+                target.append(doc)
+        hi = lo - 1
+    record["orders"], record["reviews"] = orders, reviews
+    record["scannedFromBlock"] = start
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
