@@ -49,6 +49,8 @@ contract Orders is AccessControl, ReentrancyGuardTransient, IDisputable {
     uint32 public constant MAX_PERIOD_DAYS = 366;
     uint256 public constant MAX_TEXT_LENGTH = 256;
     uint256 public constant MAX_REASON_LENGTH = 512;
+    /// @notice Gas given to each Reputation call (recordOrder, recordFailure).
+    uint256 public constant REPUTATION_GAS = 200_000;
 
     ResourceNFT public constant NFT = ResourceNFT(SystemAddresses.RESOURCE_NFT);
 
@@ -200,6 +202,7 @@ contract Orders is AccessControl, ReentrancyGuardTransient, IDisputable {
     error NotDisputable(uint256 orderId, State state);
     error NotArbitration(address caller);
     error ShareExceedsEscrow(uint256 orderId, uint256 share, uint256 escrow);
+    error InsufficientGas(uint256 left, uint256 needed);
     error NothingOwed(address account);
     error TransferFailed(address to, uint256 amount);
 
@@ -367,10 +370,7 @@ contract Orders is AccessControl, ReentrancyGuardTransient, IDisputable {
         }
         address provider = o.provider;
         _close(orderId, o, o.escrow, State.Failed);
-        try IReputation(SystemAddresses.REPUTATION).recordFailure(provider, orderKey(orderId)) {}
-        catch {
-            emit ReputationCallFailed(orderId);
-        }
+        _reputationCall(orderId, abi.encodeCall(IReputation.recordFailure, (provider, orderKey(orderId))));
     }
 
     // ------------------------------------------------------------------ disputes
@@ -541,10 +541,17 @@ contract Orders is AccessControl, ReentrancyGuardTransient, IDisputable {
         emit OrderClosed(orderId, state, toConsumer, providerPart - fee, fee);
         if (provider == address(0)) return;
         NFT.markAvailable(o.tokenId);
-        try IReputation(SystemAddresses.REPUTATION).recordOrder(orderKey(orderId), consumer, provider) {}
-        catch {
-            emit ReputationCallFailed(orderId);
-        }
+        _reputationCall(orderId, abi.encodeCall(IReputation.recordOrder, (orderKey(orderId), consumer, provider)));
+    }
+
+    /// @dev Calls Reputation with REPUTATION_GAS; its failure is tolerated (an event) so money
+    /// never waits on it. The gas floor matters: gas estimation looks for the least gas with
+    /// which the transaction succeeds, and without the floor it would starve this call.
+    function _reputationCall(uint256 orderId, bytes memory data) private {
+        uint256 needed = REPUTATION_GAS + REPUTATION_GAS / 63 + 5_000;
+        if (gasleft() < needed) revert InsufficientGas(gasleft(), needed);
+        (bool ok,) = SystemAddresses.REPUTATION.call{gas: REPUTATION_GAS}(data);
+        if (!ok) emit ReputationCallFailed(orderId);
     }
 
     function _credit(address account, uint256 amount) private {
