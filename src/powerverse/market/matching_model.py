@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from powerverse.market.exceptions import MarketError
+
 WEI_PER_PVC = 10**18
 SECONDS_PER_DAY = 86_400
 REPUTATION_MAX = 50_000  # Reputation.MAX_SCORE
@@ -32,7 +34,7 @@ MAX_LAT_MICRO = 90_000_000
 MAX_LON_MICRO = 180_000_000
 
 
-class MatchingError(ValueError):
+class MatchingError(MarketError, ValueError):
     """Base class of the matching engine's errors."""
 
 
