@@ -41,12 +41,14 @@ def _root(
 
 def _register_subcommands() -> None:
     """Attach each area's commands; each lives in its own module."""
-    from powerverse.cli import account, contracts, devnet, genesis, node, status
+    from powerverse.cli import account, contracts, devnet, did, genesis, node, stake, status
 
     app.add_typer(account.app, name="account")
     app.add_typer(genesis.app, name="genesis")
     app.add_typer(devnet.app, name="devnet")
     app.add_typer(contracts.app, name="contracts")
+    app.add_typer(stake.app, name="stake")
+    app.add_typer(did.app, name="did")
     node.register(app)
     status.register(app)
 
