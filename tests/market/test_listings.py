@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
+import typer
+from typer.testing import CliRunner
+
+from powerverse.cli.market_match import register
 from powerverse.market.admin import Admin
 from powerverse.market.listings import ChainListings, disk_type
 from powerverse.market.matching import DemandOrder, DiskType, match
@@ -18,6 +23,7 @@ from tests.market.market_helpers import (
     list_resource,
     register_resource,
 )
+from tests.rpc.conftest import ThreadedNode
 
 PROVIDER = 3
 
@@ -79,3 +85,29 @@ def test_listings_from_the_chain_match_and_follow_changes(client: ClientFactory)
     Rentals(provider).unlist(unlisted)
     reader.refresh(index, [unlisted])
     assert unlisted not in index
+
+
+def test_cli_match_reads_listings_from_the_node(
+    client: ClientFactory, dev_node: ThreadedNode
+) -> None:
+    provider = client(PROVIDER)
+    h100 = dataclasses.replace(
+        PARA, gpu=Gpu(model="NVIDIA H100 80GB HBM3", memory_mib=81_920, cuda_cores=16_896, count=8)
+    )
+    token_id = register_resource(provider, client(FOUNDATION), para=h100)
+    list_resource(provider, token_id, price=5 * PRICE)
+    market = typer.Typer()
+
+    @market.callback()
+    def _group() -> None:
+        """pv market."""
+
+    register(market)
+    args = ["match", "--rpc-url", dev_node.url, "--days", "3", "--gpu", "H100", "--min-gpus", "8"]
+    result = CliRunner().invoke(market, [*args, "--budget", f"{15 * PRICE}wei", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [m["token_id"] for m in doc["matches"]] == [str(token_id)]
+    poor = CliRunner().invoke(market, [*args, "--budget", f"{15 * PRICE - 1}wei"])
+    assert poor.exit_code == 1
+    assert "relaxing budget alone would give 1 match" in poor.stdout
