@@ -40,6 +40,10 @@ contract Market is AccessControl, ReentrancyGuardTransient, IDisputable {
     uint64 public constant MAX_CONFIRM_WINDOW = 30 days;
     uint64 public constant MAX_HEARTBEAT_PERIOD = 30 days;
     uint256 public constant MAX_REASON_LENGTH = 512;
+    /// @notice Gas given to Reputation.recordOrder. A closing call must carry at least this much
+    /// more (checked), so that gas estimation cannot settle on a limit at which the record
+    /// silently runs out of gas inside the try/catch.
+    uint256 public constant RECORD_ORDER_GAS = 250_000;
 
     ResourceNFT public constant NFT = ResourceNFT(SystemAddresses.RESOURCE_NFT);
 
@@ -186,6 +190,7 @@ contract Market is AccessControl, ReentrancyGuardTransient, IDisputable {
     error ReasonTooLong(uint256 length, uint256 max);
     error NothingOwed(address account);
     error TransferFailed(address to, uint256 amount);
+    error InsufficientGas(uint256 gasLeft, uint256 needed);
 
     /// @param foundation receives DEFAULT_ADMIN_ROLE, GOVERNANCE_ROLE and ARBITER_ROLE.
     /// @param treasury_ is credited the platform fee.
@@ -548,7 +553,9 @@ contract Market is AccessControl, ReentrancyGuardTransient, IDisputable {
     function _recordOrder(uint256 rentalId, address consumer, address provider) private {
         address reputation = SystemAddresses.REPUTATION;
         if (reputation.code.length == 0) return;
-        try IReputation(reputation).recordOrder(orderKey(rentalId), consumer, provider) {}
+        uint256 needed = RECORD_ORDER_GAS + RECORD_ORDER_GAS / 63 + 10_000;
+        if (gasleft() < needed) revert InsufficientGas(gasleft(), needed);
+        try IReputation(reputation).recordOrder{gas: RECORD_ORDER_GAS}(orderKey(rentalId), consumer, provider) {}
         catch {
             emit ReputationRecordFailed(rentalId);
         }
