@@ -32,13 +32,12 @@ def head_time(client: ChainClient) -> int:
 
 
 def warp_to(node: ThreadedNode, client: ChainClient, timestamp: int) -> int:
-    """Mine until the head's timestamp is at least `timestamp` (evm_increaseTime + evm_mine)."""
+    """Make the head's timestamp exactly `timestamp` when it is later than the head's
+    (evm_increaseTime, then evm_mine pinned to it, since blocks can run ahead of the clock)."""
     now = head_time(client)
     if now < timestamp:
         node.result("evm_increaseTime", timestamp - now)
-        node.result("evm_mine")
-        if head_time(client) < timestamp:  # blocks can run ahead of the wall clock by seconds
-            node.result("evm_mine", timestamp)
+        node.result("evm_mine", timestamp)
     return head_time(client)
 
 
@@ -48,12 +47,15 @@ def warp_by(node: ThreadedNode, client: ChainClient, seconds: int) -> int:
 
 
 @contextmanager
-def refused(name: str, **args: object) -> Iterator[None]:
-    """Expect a ContractError named `name` (and, when given, with these argument values)."""
+def refused(name: str, *values: object, **args: object) -> Iterator[None]:
+    """Expect a ContractError named `name`, with these argument values (positional: in order;
+    by name: for errors whose signature no other system contract shares with other names)."""
     with pytest.raises(ContractError) as info:
         yield
     err = info.value
     assert err.name == name, f"expected {name}, got {err}"
+    if values:
+        assert tuple(err.args_by_name.values()) == values, f"{err.args_by_name} vs {values}"
     for key, value in args.items():
         assert err.args_by_name.get(key) == value, f"{key}: {err.args_by_name} vs {value}"
 
