@@ -8,15 +8,17 @@ Exit status: 0 done, 1 refused (the contract's error name is printed, or the JSO
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from powerverse.cli.chainfmt import attempt as _attempt
+from powerverse.cli.chainfmt import done as _done
+from powerverse.cli.chainfmt import format_pvc as _pvc
+from powerverse.cli.chainfmt import parse_amount
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
     DevAccountOption,
@@ -26,9 +28,8 @@ from powerverse.cli.chainopts import (
     PasswordFileOption,
     RpcOption,
     connect,
-    contract_failure,
 )
-from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, print_json
+from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.exceptions import MarketError
 from powerverse.market.staking import Staking, evidence_hash, parse_consensus_key
 
@@ -39,47 +40,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PVC = 10**18
-T = TypeVar("T")
 AmountArg = Annotated[str, typer.Argument(help="PVC (e.g. 1.5) or wei with a suffix (1000wei).")]
 AddressArg = Annotated[str, typer.Argument(help="The validator's account address.")]
-
-
-def parse_amount(text: str) -> int:
-    """Wei from `1.5` (PVC) or `1500wei`; refuses negative, fractional wei and garbage."""
-    raw = text.strip().lower()
-    try:
-        if raw.endswith("wei"):
-            wei = int(raw[:-3].strip())
-        else:
-            value = Decimal(raw.removesuffix("pvc").strip()) * PVC
-            if value != value.to_integral_value():
-                raise ValueError
-            wei = int(value)
-    except (ValueError, InvalidOperation):
-        fail(f"bad amount {text!r}: give PVC (e.g. 1.5) or wei (e.g. 1000wei)", EXIT_USAGE)
-    if wei < 0:
-        fail(f"bad amount {text!r}: must not be negative", EXIT_USAGE)
-    return wei
-
-
-def _pvc(wei: int) -> str:
-    return f"{Decimal(wei) / PVC:f} PVC"
-
-
-def _refused(exc: MarketError, json_output: bool) -> NoReturn:
-    doc = contract_failure(exc)
-    if json_output:
-        print_json(doc)
-        raise typer.Exit(EXIT_USER_ERROR)
-    fail(f"refused: {doc['message']}")
-
-
-def _attempt(json_output: bool, action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except MarketError as exc:
-        _refused(exc, json_output)
 
 
 def _staking(
@@ -100,13 +62,6 @@ def _staking(
         need_signer=need_signer,
     )
     return Staking(client)
-
-
-def _done(json_output: bool, doc: dict[str, Any], message: str) -> None:
-    if json_output:
-        print_json(doc)
-    else:
-        Console(highlight=False).print(message)
 
 
 @app.command("register")
