@@ -12,10 +12,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from eth_utils.address import to_checksum_address
 from rich.console import Console
 
 from powerverse.cli.chainopts import contract_failure
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, print_json
+from powerverse.crypto.exceptions import CryptoError
+from powerverse.crypto.keys import parse_address
 from powerverse.market.exceptions import MarketError
 from powerverse.market.receipts import TxInfo
 
@@ -24,6 +27,7 @@ __all__ = [
     "attempt",
     "done",
     "format_pvc",
+    "parse_account",
     "parse_amount",
     "parse_hash32",
     "refused",
@@ -50,6 +54,14 @@ def parse_amount(text: str) -> int:
     if wei < 0:
         fail(f"bad amount {text!r}: must not be negative", EXIT_USAGE)
     return wei
+
+
+def parse_account(text: str, what: str) -> str:
+    """A checksummed address from 40 hex digits (``0x`` optional); exit 2 otherwise."""
+    try:
+        return to_checksum_address(parse_address(text))
+    except CryptoError as exc:
+        fail(f"{what}: {exc}", EXIT_USAGE)
 
 
 def parse_hash32(text: str, option: str) -> bytes:

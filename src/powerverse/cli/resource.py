@@ -1,0 +1,595 @@
+"""`pv resource`: register virtual resources as ResourceNFT tokens, verify, score and read them.
+
+Parameters use the contract's units: MHz for clock speeds and RAM frequency, MiB for GPU
+memory and RAM, GB for disks, MB/s for disk speeds, degrees for coordinates. Exit status: 0
+done, 1 refused (the contract's error name is printed, or the JSON document with ``--json``),
+2 bad usage, 3 node unreachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_utils.crypto import keccak
+from rich.console import Console
+from rich.table import Table
+
+from powerverse.cli.chainfmt import (
+    attempt,
+    done,
+    format_pvc,
+    parse_account,
+    parse_hash32,
+    tx_json,
+)
+from powerverse.cli.chainopts import (
+    DEFAULT_RPC,
+    DevAccountOption,
+    FromOption,
+    JsonOption,
+    KeystoreDirOption,
+    PasswordFileOption,
+    RpcOption,
+    connect,
+)
+from powerverse.cli.common import EXIT_USAGE, fail, print_json
+from powerverse.market.receipts import TxInfo
+from powerverse.market.resources import (
+    Cpu,
+    Disk,
+    Gpu,
+    Location,
+    PerformPara,
+    Ram,
+    Resource,
+    Resources,
+    Weights,
+)
+
+app = typer.Typer(
+    help="Resource NFTs: register, update, verify, flag, score, and read virtual resources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+TokenArg = Annotated[int, typer.Argument(min=1, help="The resource's token id.")]
+_N = dict(min=0)
+CpuModel = Annotated[str | None, typer.Option("--cpu-model", help="e.g. 'AMD EPYC 7763'.")]
+CpuMhz = Annotated[int | None, typer.Option("--cpu-mhz", **_N, help="CPU clock speed, MHz.")]
+CpuCores = Annotated[int | None, typer.Option("--cpu-cores", **_N, help="CPU cores.")]
+GpuModel = Annotated[str | None, typer.Option("--gpu-model", help="e.g. 'NVIDIA H100'.")]
+GpuMib = Annotated[int | None, typer.Option("--gpu-memory-mib", **_N, help="Per card, MiB.")]
+GpuCuda = Annotated[int | None, typer.Option("--gpu-cuda-cores", **_N, help="Per card.")]
+GpuCount = Annotated[int | None, typer.Option("--gpu-count", **_N, help="Cards (0: none).")]
+RamMib = Annotated[int | None, typer.Option("--ram-mib", **_N, help="Main memory, MiB.")]
+RamMhz = Annotated[int | None, typer.Option("--ram-mhz", **_N, help="Memory frequency, MHz.")]
+DiskType = Annotated[str | None, typer.Option("--disk-type", help="nvme, ssd, hdd, ...")]
+DiskGb = Annotated[int | None, typer.Option("--disk-gb", **_N, help="Disk size, GB.")]
+DiskRead = Annotated[int | None, typer.Option("--disk-read-mbps", **_N, help="MB/s.")]
+DiskWrite = Annotated[int | None, typer.Option("--disk-write-mbps", **_N, help="MB/s.")]
+Region = Annotated[str | None, typer.Option("--region", help="Region name, e.g. cn-east.")]
+Lat = Annotated[float | None, typer.Option("--lat", min=-90, max=90, help="Latitude, degrees.")]
+Lon = Annotated[float | None, typer.Option("--lon", min=-180, max=180, help="Longitude, degrees.")]
+EvidenceHash = Annotated[
+    str | None, typer.Option("--evidence-hash", help="32-byte hash of the evidence (hex).")
+]
+EvidenceFile = Annotated[
+    Path | None, typer.Option("--evidence-file", help="Evidence file; its keccak256 is used.")
+]
+
+
+def _resources(
+    rpc_url: str,
+    from_: str | None = None,
+    keystore: Path | None = None,
+    password_file: Path | None = None,
+    dev_account: int | None = None,
+    *,
+    need_signer: bool = True,
+) -> Resources:
+    client = connect(
+        rpc_url,
+        from_=from_,
+        keystore=keystore,
+        password_file=password_file,
+        dev_account=dev_account,
+        need_signer=need_signer,
+    )
+    return Resources(client)
+
+
+def _para(
+    base: PerformPara | None,
+    cpu_model: str | None,
+    cpu_mhz: int | None,
+    cpu_cores: int | None,
+    gpu_model: str | None,
+    gpu_mib: int | None,
+    gpu_cuda: int | None,
+    gpu_count: int | None,
+    ram_mib: int | None,
+    ram_mhz: int | None,
+    disk_type: str | None,
+    disk_gb: int | None,
+    disk_read: int | None,
+    disk_write: int | None,
+) -> PerformPara:
+    """Parameters from options; missing ones come from `base`, or are an error without it."""
+    given: dict[str, Any] = {
+        "--cpu-model": cpu_model,
+        "--cpu-mhz": cpu_mhz,
+        "--cpu-cores": cpu_cores,
+        "--ram-mib": ram_mib,
+        "--ram-mhz": ram_mhz,
+        "--disk-type": disk_type,
+        "--disk-gb": disk_gb,
+        "--disk-read-mbps": disk_read,
+        "--disk-write-mbps": disk_write,
+    }
+    if base is None:
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            fail("missing parameter options: " + ", ".join(missing), EXIT_USAGE)
+        base = PerformPara(
+            cpu=Cpu(model="", clock_speed_mhz=0, cores=0),
+            ram=Ram(size_mib=0, frequency_mhz=0),
+            disk=Disk(kind="", size_gb=0, read_mbps=0, write_mbps=0),
+        )
+
+    def pick(value: Any, old: Any) -> Any:
+        return old if value is None else value
+
+    return PerformPara(
+        cpu=Cpu(
+            model=pick(cpu_model, base.cpu.model),
+            clock_speed_mhz=pick(cpu_mhz, base.cpu.clock_speed_mhz),
+            cores=pick(cpu_cores, base.cpu.cores),
+        ),
+        gpu=Gpu(
+            model=pick(gpu_model, base.gpu.model),
+            memory_mib=pick(gpu_mib, base.gpu.memory_mib),
+            cuda_cores=pick(gpu_cuda, base.gpu.cuda_cores),
+            count=pick(gpu_count, base.gpu.count),
+        ),
+        ram=Ram(
+            size_mib=pick(ram_mib, base.ram.size_mib),
+            frequency_mhz=pick(ram_mhz, base.ram.frequency_mhz),
+        ),
+        disk=Disk(
+            kind=pick(disk_type, base.disk.kind),
+            size_gb=pick(disk_gb, base.disk.size_gb),
+            read_mbps=pick(disk_read, base.disk.read_mbps),
+            write_mbps=pick(disk_write, base.disk.write_mbps),
+        ),
+    )
+
+
+def _location(region: str | None, lat: float | None, lon: float | None) -> Location:
+    if region is None or lat is None or lon is None:
+        fail("give the location as --region, --lat and --lon", EXIT_USAGE)
+    return Location.from_degrees(region, lat, lon)
+
+
+def _evidence(evidence_hash: str | None, evidence_file: Path | None) -> bytes:
+    if (evidence_hash is None) == (evidence_file is None):
+        fail("give exactly one of --evidence-hash or --evidence-file", EXIT_USAGE)
+    if evidence_file is not None:
+        try:
+            return keccak(evidence_file.read_bytes())
+        except OSError as exc:
+            fail(f"cannot read {evidence_file}: {exc.strerror or exc}", EXIT_USAGE)
+    assert evidence_hash is not None
+    return parse_hash32(evidence_hash, "--evidence-hash")
+
+
+def _with_tx(resource: Resource, tx: TxInfo) -> dict[str, Any]:
+    return {**resource.to_json(), "tx": tx_json(tx)}
+
+
+def _summary(r: Resource) -> str:
+    gpu = (
+        f", {r.perform_para.gpu.count}× {r.perform_para.gpu.model}"
+        if r.perform_para.gpu.count
+        else ""
+    )
+    return (
+        f"resource #{r.token_id} owned by {r.owner}: {r.perform_para.cpu.cores} cores "
+        f"{r.perform_para.cpu.model}{gpu}, {r.perform_para.ram.size_mib} MiB RAM, "
+        f"{r.perform_para.disk.size_gb} GB {r.perform_para.disk.kind}; "
+        f"{r.verification.status.name.lower()}, {r.perform_points} performPoints; "
+        f"{r.rental.status.name.lower()}; {r.location.region}"
+    )
+
+
+@app.command("register")
+def register(
+    metadata: Annotated[str, typer.Option("--metadata", help="URI or content id describing it.")],
+    cpu_model: CpuModel = None,
+    cpu_mhz: CpuMhz = None,
+    cpu_cores: CpuCores = None,
+    gpu_model: GpuModel = None,
+    gpu_mib: GpuMib = None,
+    gpu_cuda: GpuCuda = None,
+    gpu_count: GpuCount = None,
+    ram_mib: RamMib = None,
+    ram_mhz: RamMhz = None,
+    disk_type: DiskType = None,
+    disk_gb: DiskGb = None,
+    disk_read: DiskRead = None,
+    disk_write: DiskWrite = None,
+    region: Region = None,
+    lat: Lat = None,
+    lon: Lon = None,
+    agent_endpoint: Annotated[
+        str, typer.Option("--agent-endpoint", help="URL of the provider agent.")
+    ] = "",
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Address allowed to post heartbeats.")
+    ] = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Mint an unverified token for a resource owned by the signing account."""
+    para = _para(
+        None, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda, gpu_count,
+        ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
+    )  # fmt: skip
+    location = _location(region, lat, lon)
+    agent_address = parse_account(agent, "--agent") if agent is not None else None
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    reg = attempt(
+        json_output,
+        lambda: res.register(
+            metadata, para, location, agent_endpoint=agent_endpoint, agent=agent_address
+        ),
+    )
+    resource = res.get(reg.token_id)
+    done(json_output, _with_tx(resource, reg.tx), "registered " + _summary(resource))
+
+
+@app.command("show")
+def show(
+    token_id: TokenArg,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """Everything the chain holds about one resource."""
+    res = _resources(rpc_url, need_signer=False)
+    resource = attempt(json_output, lambda: res.get(token_id))
+    if json_output:
+        print_json(resource.to_json())
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(_summary(resource))
+    console.print(f"metadata: {resource.metadata}")
+    console.print(
+        f"location: {resource.location.region} ({resource.location.latitude}, "
+        f"{resource.location.longitude})"
+    )
+    console.print(f"agent: {resource.agent_endpoint or '-'} (key {resource.agent})")
+    if resource.rental.status.name == "RENTED":
+        console.print(
+            f"rented by {resource.rental.lessee} at {format_pvc(resource.rental.price_per_day)}"
+            f"/day until {resource.rental.end}"
+        )
+
+
+@app.command("list")
+def list_(
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="Only this owner's tokens (default: the signer's, or all)."),
+    ] = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List resources: yours (with --from/--dev-account), an owner's (--owner), or all."""
+    who = parse_account(owner, "--owner") if owner is not None else None
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account, need_signer=False)
+    if who is None and res.client.account is not None:
+        who = res.client.address
+    total = attempt(json_output, res.total_registered)
+    rows: list[Resource] = []
+    for token_id in range(1, total + 1):
+        if who is not None and res.owner_of(token_id).lower() != who.lower():
+            continue
+        rows.append(res.get(token_id))
+    if json_output:
+        print_json({"owner": who, "resources": [r.to_json() for r in rows]})
+        return
+    table = Table(title=f"Resources of {who}" if who else "Resources", title_justify="left")
+    for column in ("token", "owner", "cpu", "gpu", "ram MiB", "points", "verified", "rental"):
+        table.add_column(column)
+    for r in rows:
+        p = r.perform_para
+        table.add_row(
+            str(r.token_id),
+            r.owner,
+            f"{p.cpu.cores}× {p.cpu.model}",
+            f"{p.gpu.count}× {p.gpu.model}" if p.gpu.count else "-",
+            str(p.ram.size_mib),
+            str(r.perform_points),
+            r.verification.status.name.lower(),
+            r.rental.status.name.lower(),
+        )
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@app.command("update-params")
+def update_params(
+    token_id: TokenArg,
+    cpu_model: CpuModel = None,
+    cpu_mhz: CpuMhz = None,
+    cpu_cores: CpuCores = None,
+    gpu_model: GpuModel = None,
+    gpu_mib: GpuMib = None,
+    gpu_cuda: GpuCuda = None,
+    gpu_count: GpuCount = None,
+    ram_mib: RamMib = None,
+    ram_mhz: RamMhz = None,
+    disk_type: DiskType = None,
+    disk_gb: DiskGb = None,
+    disk_read: DiskRead = None,
+    disk_write: DiskWrite = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change some parameters (the rest stay); the token must be verified again."""
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    current = attempt(json_output, lambda: res.get(token_id))
+    para = _para(
+        current.perform_para, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda,
+        gpu_count, ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
+    )  # fmt: skip
+    tx = attempt(json_output, lambda: res.update_perform_para(token_id, para))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), "updated " + _summary(resource))
+
+
+@app.command("set-metadata")
+def set_metadata(
+    token_id: TokenArg,
+    metadata: Annotated[str, typer.Argument(help="URI or content id.")],
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Replace the metadata (URI or content id)."""
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.set_metadata(token_id, metadata))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"metadata of #{token_id}: {resource.metadata}")
+
+
+@app.command("set-location")
+def set_location(
+    token_id: TokenArg,
+    region: Region = None,
+    lat: Lat = None,
+    lon: Lon = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Replace the location (region and coordinates)."""
+    location = _location(region, lat, lon)
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.set_location(token_id, location))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"#{token_id} is now in {location.region}")
+
+
+@app.command("set-agent")
+def set_agent(
+    token_id: TokenArg,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="URL of the provider agent.")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Address allowed to post heartbeats (none).")
+    ] = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Replace the agent endpoint and the heartbeat key."""
+    agent_address = parse_account(agent, "--agent") if agent is not None else None
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.set_agent(token_id, endpoint, agent_address))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"agent of #{token_id}: {resource.agent}")
+
+
+@app.command("transfer")
+def transfer(
+    token_id: TokenArg,
+    to: Annotated[str, typer.Argument(help="The new owner's address.")],
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Give the token to another owner (refused while it is rented)."""
+    new_owner = parse_account(to, "TO")
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.transfer(token_id, new_owner))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"#{token_id} now belongs to {resource.owner}")
+
+
+@app.command("verify")
+def verify(
+    token_id: TokenArg,
+    evidence_hash: EvidenceHash = None,
+    evidence_file: EvidenceFile = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """VERIFIER_ROLE: attest the parameters; the contract computes performPoints."""
+    digest = _evidence(evidence_hash, evidence_file)
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    verified = attempt(json_output, lambda: res.verify(token_id, digest))
+    resource = res.get(token_id)
+    done(
+        json_output,
+        _with_tx(resource, verified.tx),
+        f"verified #{token_id}: {verified.perform_points} performPoints",
+    )
+
+
+@app.command("flag")
+def flag(
+    token_id: TokenArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")],
+    evidence_hash: EvidenceHash = None,
+    evidence_file: EvidenceFile = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """VERIFIER_ROLE: withdraw the certification (it can no longer be listed or rented)."""
+    digest = _evidence(evidence_hash, evidence_file)
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.flag(token_id, digest, reason))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"flagged #{token_id}: {reason}")
+
+
+@app.command("rescore")
+def rescore(
+    token_id: TokenArg,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Recompute a verified token's performPoints with the current weights (anyone)."""
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: res.rescore(token_id))
+    resource = res.get(token_id)
+    done(json_output, _with_tx(resource, tx), f"#{token_id}: {resource.perform_points} points")
+
+
+@app.command("score")
+def score(
+    cpu_model: CpuModel = None,
+    cpu_mhz: CpuMhz = None,
+    cpu_cores: CpuCores = None,
+    gpu_model: GpuModel = None,
+    gpu_mib: GpuMib = None,
+    gpu_cuda: GpuCuda = None,
+    gpu_count: GpuCount = None,
+    ram_mib: RamMib = None,
+    ram_mhz: RamMhz = None,
+    disk_type: DiskType = None,
+    disk_gb: DiskGb = None,
+    disk_read: DiskRead = None,
+    disk_write: DiskWrite = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """Preview the performPoints these parameters would get under the current weights."""
+    para = _para(
+        None, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda, gpu_count,
+        ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
+    )  # fmt: skip
+    res = _resources(rpc_url, need_signer=False)
+    points = attempt(json_output, lambda: res.score(para))
+    done(json_output, {"performPoints": points}, f"{points} performPoints")
+
+
+def _weights_json(w: Weights) -> dict[str, int]:
+    return asdict(w)
+
+
+_WEIGHT_OPTIONS = {f.name: "--" + f.name.replace("_", "-") for f in fields(Weights)}
+
+
+@app.command("weights")
+def weights(
+    rpc_url: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """The scoring weights (milli-points per unit of each parameter)."""
+    res = _resources(rpc_url, need_signer=False)
+    current = attempt(json_output, res.weights)
+    lines = "\n".join(f"{_WEIGHT_OPTIONS[k][2:]}: {v}" for k, v in asdict(current).items())
+    done(json_output, _weights_json(current), lines)
+
+
+Weight = Annotated[int | None, typer.Option(min=0, help="Milli-points per unit.")]
+
+
+@app.command("set-weights")
+def set_weights(
+    cpu_clock_speed: Weight = None,
+    cpu_cores: Weight = None,
+    gpu_memory: Weight = None,
+    gpu_cuda_cores: Weight = None,
+    gpu_count: Weight = None,
+    ram_size: Weight = None,
+    ram_frequency: Weight = None,
+    disk_size: Weight = None,
+    disk_read_speed: Weight = None,
+    disk_write_speed: Weight = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """GOVERNANCE_ROLE: change some scoring weights (the rest stay)."""
+    given = {
+        "cpu_clock_speed": cpu_clock_speed,
+        "cpu_cores": cpu_cores,
+        "gpu_memory": gpu_memory,
+        "gpu_cuda_cores": gpu_cuda_cores,
+        "gpu_count": gpu_count,
+        "ram_size": ram_size,
+        "ram_frequency": ram_frequency,
+        "disk_size": disk_size,
+        "disk_read_speed": disk_read_speed,
+        "disk_write_speed": disk_write_speed,
+    }
+    if all(v is None for v in given.values()):
+        fail("give at least one weight, e.g. --gpu-memory 2", EXIT_USAGE)
+    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    current = attempt(json_output, res.weights)
+    new = Weights(**{k: (asdict(current)[k] if v is None else v) for k, v in given.items()})
+    tx = attempt(json_output, lambda: res.set_weights(new))
+    done(json_output, {**_weights_json(new), "tx": tx_json(tx)}, "weights updated")
