@@ -41,7 +41,19 @@ def _root(
 
 def _register_subcommands() -> None:
     """Attach each area's commands; each lives in its own module."""
-    from powerverse.cli import account, contracts, devnet, did, genesis, node, stake, status
+    from powerverse.cli import (
+        account,
+        admin,
+        contracts,
+        devnet,
+        did,
+        genesis,
+        market,
+        node,
+        resource,
+        stake,
+        status,
+    )
 
     app.add_typer(account.app, name="account")
     app.add_typer(genesis.app, name="genesis")
@@ -49,6 +61,9 @@ def _register_subcommands() -> None:
     app.add_typer(contracts.app, name="contracts")
     app.add_typer(stake.app, name="stake")
     app.add_typer(did.app, name="did")
+    app.add_typer(resource.app, name="resource")
+    app.add_typer(market.app, name="market")
+    app.add_typer(admin.app, name="admin")
     node.register(app)
     status.register(app)
 
