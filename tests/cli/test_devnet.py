@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from powerverse.chain.genesis import DEFAULT_STAKE, ConsensusParams, parse_genesis
 from powerverse.cli import devnet as dn
 from powerverse.cli.app import _register_subcommands, app
+from powerverse.contracts.system import SYSTEM_CONTRACTS
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from tests.e2e.nodeproc import PV_BIN, rpc
@@ -284,8 +285,10 @@ def test_genesis_has_the_validators_and_funded_dev_accounts() -> None:
     assert [v.address for v in genesis.validators] == [k.address for k in keys]
     assert all(v.stake == DEFAULT_STAKE for v in genesis.validators)
     funded = {a.address for a in dev_accounts()}
-    assert set(genesis.alloc) == funded and len(funded) == 20
-    assert all(acct.balance > 0 for acct in genesis.alloc.values())
+    system = {c.address for c in SYSTEM_CONTRACTS}  # predeployed, with code
+    assert set(genesis.alloc) == funded | system and len(funded) == 20
+    assert all(genesis.alloc[a].balance > 0 for a in funded)
+    assert all(genesis.alloc[a].code for a in system)
 
 
 def test_default_node_command_is_pv_node_of_this_environment(
