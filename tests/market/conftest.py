@@ -64,8 +64,21 @@ def client(dev_node: ThreadedNode, dev_signers: list[LocalAccount]) -> ClientFac
 
 
 def increase_time(node: ThreadedNode, seconds: int) -> int:
-    """Move the dev chain's clock forward and mine a block; return the new head timestamp."""
+    """Move the dev chain's clock at least `seconds` past the head and mine a block.
+
+    Dev block timestamps may run ahead of the wall clock, so the new head is made to be at least
+    head + seconds. Returns the new head timestamp.
+    """
+
+    def head_time() -> int:
+        return int(node.result("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+
+    target = head_time() + seconds
     node.result("evm_increaseTime", seconds)
     node.result("evm_mine")
-    head = node.result("eth_getBlockByNumber", "latest", False)
-    return int(head["timestamp"], 16)
+    now = head_time()
+    if now < target:
+        node.result("evm_setNextBlockTimestamp", target)
+        node.result("evm_mine")
+        now = head_time()
+    return now
