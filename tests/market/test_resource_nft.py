@@ -9,7 +9,9 @@ from eth_utils.crypto import keccak
 
 from powerverse.contracts.system import MARKET, ORDERS
 from powerverse.market.admin import Admin, role_id
-from powerverse.market.rentals import Rentals
+from powerverse.market.exceptions import MarketError
+from powerverse.market.receipts import TxInfo
+from powerverse.market.rentals import MarketTotals, Rentals, RentalState
 from powerverse.market.resources import (
     Gpu,
     Location,
@@ -298,3 +300,28 @@ def test_blocked_accounts_cannot_register(client: ClientFactory) -> None:
         register_resource(client(13), None)
     admin.unfreeze_account(client(13).address, "KYC passed")
     assert register_resource(client(13), None) > 0
+
+
+# ---------------------------------------------------------------------- SDK value types (no node)
+
+
+def test_sdk_value_types_round_trip() -> None:
+    assert PerformPara.from_abi(PARA.to_abi()) == PARA
+    loc = Location.from_degrees("eu-west", -33.8688, 151.2093)
+    assert (loc.latitude_e6, loc.longitude_e6) == (-33_868_800, 151_209_300)
+    assert (loc.latitude, loc.longitude) == (-33.8688, 151.2093)
+    assert loc.to_abi() == ("eu-west", -33_868_800, 151_209_300)
+    assert role_id("DEFAULT_ADMIN_ROLE") == b"\x00" * 32
+    assert role_id("VERIFIER_ROLE") == keccak(text="VERIFIER_ROLE")
+    tx = TxInfo.from_receipt({"transactionHash": b"\x01" * 32, "blockNumber": 7, "gasUsed": 9})
+    assert tx == TxInfo(tx_hash="0x" + "01" * 32, block_number=7, gas_used=9)
+    assert RentalState.SETTLED.ended and not RentalState.DISPUTED.ended
+    assert MarketTotals(escrowed=2, owed=3, balance=5).balanced
+    assert not MarketTotals(escrowed=2, owed=3, balance=6).balanced
+
+
+def test_sdk_refuses_bad_input_before_sending(client: ClientFactory) -> None:
+    with pytest.raises(MarketError, match="32 bytes"):
+        Resources(client(FOUNDATION)).verify(1, b"\x01" * 31)
+    with pytest.raises(MarketError, match="at least one day"):
+        Rentals(client(4)).rent(1, 0)
