@@ -56,6 +56,7 @@ from powerverse.chain.blockcheck import (
     recover_sender,
 )
 from powerverse.chain.blockrun import BlockRun
+from powerverse.chain.evidence import EVIDENCE_PRECOMPILE, evidence_precompile
 from powerverse.chain.exceptions import (
     BlockNotFound,
     ChainError,
@@ -88,11 +89,29 @@ class PowerVerseVM(PragueVM):
     """Prague rules; proof-of-stake, so no block reward from the EVM (rewards come later)."""
 
 
-def chain_class(chain_id: int) -> type[MiningChain]:
-    """The py-evm chain class of a PowerVerse chain with this id."""
+def _vm_with_evidence(genesis_hash: bytes) -> type[PowerVerseVM]:
+    """PowerVerseVM plus the equivocation-evidence precompile bound to this genesis."""
+    base_state = PowerVerseVM._state_class
+    base_computation = base_state.computation_class
+    precompiles = {
+        **base_computation.get_precompiles(),
+        Address(EVIDENCE_PRECOMPILE): evidence_precompile(genesis_hash),
+    }
+    computation = type("PowerVerseComputation", (base_computation,), {"_precompiles": precompiles})
+    state = type("PowerVerseState", (base_state,), {"computation_class": computation})
+    return type("PowerVerseVM", (PowerVerseVM,), {"_state_class": state})
+
+
+def chain_class(chain_id: int, genesis_hash: bytes | None = None) -> type[MiningChain]:
+    """The py-evm chain class of a PowerVerse chain with this id.
+
+    With `genesis_hash` its VM has every PowerVerse precompile (chain/evidence.py); without it
+    only Prague's, which is enough to build block 0 and to run genesis constructors.
+    """
+    vm = PowerVerseVM if genesis_hash is None else _vm_with_evidence(genesis_hash)
     return MiningChain.configure(
         __name__="PowerVerseChain",
-        vm_configuration=((constants.GENESIS_BLOCK_NUMBER, PowerVerseVM),),
+        vm_configuration=((constants.GENESIS_BLOCK_NUMBER, vm),),
         chain_id=chain_id,
     )
 
@@ -242,6 +261,10 @@ class Blockchain:
                 )
             self.chain = chain_class(self._atomic)
         self.genesis_hash = bytes(self.chain.chaindb.get_canonical_block_hash(BlockNumber(0)))
+        # Every block after genesis runs with the PowerVerse precompiles, which are bound to
+        # the genesis hash (signed consensus messages name it).
+        chain_class = self._chain_class = _chain_class(genesis.chain_id, self.genesis_hash)
+        self.chain = chain_class(self._atomic)
         # Blocks are built and committed through a second chain object with its own write
         # buffer, so readers (RPC) only ever see committed data and can run while a block is
         # being built in another thread.
