@@ -44,15 +44,19 @@ def _register_subcommands() -> None:
     from powerverse.cli import (
         account,
         admin,
+        arbitration,
         contracts,
         devnet,
         did,
         genesis,
         market,
         node,
+        order,
         resource,
+        review,
         stake,
         status,
+        task,
     )
 
     app.add_typer(account.app, name="account")
@@ -64,6 +68,10 @@ def _register_subcommands() -> None:
     app.add_typer(resource.app, name="resource")
     app.add_typer(market.app, name="market")
     app.add_typer(admin.app, name="admin")
+    app.add_typer(order.app, name="order")
+    app.add_typer(task.app, name="task")
+    app.add_typer(review.app, name="review")
+    app.add_typer(arbitration.app, name="arbitration")
     node.register(app)
     status.register(app)
 
