@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from typing import Any
 
+import rlp
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -197,6 +198,18 @@ class Staking:
         """SLASHER_ROLE: slash and jail the validator with `consensus_key` for `evidence`."""
         key = parse_consensus_key(consensus_key)
         self.client.transact(self._fn.slash(key, evidence, fraction_bps))
+
+    def submit_evidence(self, evidence: Mapping[str, Any] | bytes) -> tuple[bytes, int]:
+        """Prove an equivocation on chain (anyone may): a `pv_getEvidence` record, or the raw
+        ``RLP([first, second])`` of the two signed messages. Returns (consensus key, height)."""
+        if isinstance(evidence, bytes):
+            raw = evidence
+        else:
+            messages = [bytes.fromhex(str(m).removeprefix("0x")) for m in evidence["messages"]]
+            raw = bytes(rlp.encode(messages))
+        receipt = self.client.transact(self._fn.submitEvidence(raw))
+        (event,) = self.client.events(self.contract, "EvidenceSubmitted", receipt)
+        return bytes(event["consensusKey"]), int(event["height"])
 
     def jail(self, consensus_key: bytes | str, reason: str) -> None:
         """SLASHER_ROLE: jail the validator with `consensus_key` (e.g. for downtime)."""

@@ -106,6 +106,12 @@ contract Staking is AccessControl, ReentrancyGuard {
     mapping(address delegator => uint256[] ids) private _pending;
 
     mapping(bytes32 evidenceHash => bool) public evidenceUsed;
+    /// @notice What an equivocation proven with `submitEvidence` costs, in basis points.
+    uint16 public equivocationSlashBps = 500;
+
+    /// @notice The chain's equivocation-evidence precompile (src/powerverse/chain/evidence.py).
+    address internal constant EVIDENCE_PRECOMPILE = address(0x0a00);
+    bytes internal constant EVIDENCE_DOMAIN = "powerverse/equivocation/v1";
     mapping(address account => uint256 amount) public owed;
 
     uint256 public totalBonded;
@@ -128,6 +134,10 @@ contract Staking is AccessControl, ReentrancyGuard {
     );
     event Withdrawn(address indexed account, uint256 amount);
     event CommissionChanged(address indexed validator, uint16 oldBps, uint16 newBps);
+    event EvidenceSubmitted(
+        address indexed submitter, bytes32 indexed consensusKey, uint256 height, bytes32 evidenceHash
+    );
+    event EquivocationSlashChanged(uint16 fractionBps, string reason);
     event Slashed(
         address indexed validator,
         bytes32 indexed consensusKey,
@@ -161,6 +171,7 @@ contract Staking is AccessControl, ReentrancyGuard {
     error TransferFailed(address to, uint256 amount);
     error InvalidFraction(uint16 fractionBps);
     error EvidenceAlreadyUsed(bytes32 evidenceHash);
+    error InvalidEvidence();
     error NotJailed(address validator);
     error JailPeriodNotOver(address validator, uint64 until);
     error InvalidParams(string what);
@@ -287,13 +298,45 @@ contract Staking is AccessControl, ReentrancyGuard {
 
     /// @notice Slash `fractionBps` of the stake bonded to and unbonding from the validator with
     /// `consensusKey` (its own and its delegators', pro rata), send it to the treasury, jail it.
-    /// @dev The chain verifies the equivocation evidence natively before calling; `evidenceHash`
-    /// (see docs/contracts.md) makes each piece of evidence count once.
+    /// @dev For offences proven off chain (governance); equivocation is proven on chain with
+    /// `submitEvidence`. `evidenceHash` (see docs/contracts.md) makes each offence count once.
     function slash(bytes32 consensusKey, bytes32 evidenceHash, uint16 fractionBps)
         external
         onlyRole(SLASHER_ROLE)
         nonReentrant
     {
+        _slash(consensusKey, evidenceHash, fractionBps);
+    }
+
+    /// @notice Anyone may submit proof that a validator signed two different values for one
+    /// slot: `evidence` is RLP([first, second]) of the two signed consensus messages as
+    /// `pv_getEvidence` returns them. The chain's evidence precompile checks the signatures
+    /// (they name this chain and its genesis); the validator loses `equivocationSlashBps` of
+    /// its bonded and unbonding stake and is jailed. Each (validator, height) counts once.
+    function submitEvidence(bytes calldata evidence)
+        external
+        nonReentrant
+        returns (bytes32 consensusKey, uint256 height)
+    {
+        (bool ok, bytes memory out) = EVIDENCE_PRECOMPILE.staticcall(evidence);
+        if (!ok || out.length != 64) revert InvalidEvidence();
+        (consensusKey, height) = abi.decode(out, (bytes32, uint256));
+        bytes32 evidenceHash = keccak256(abi.encode(EVIDENCE_DOMAIN, consensusKey, height));
+        _slash(consensusKey, evidenceHash, equivocationSlashBps);
+        emit EvidenceSubmitted(msg.sender, consensusKey, height, evidenceHash);
+    }
+
+    /// @notice The share of stake an equivocation costs, in basis points (governable).
+    function setEquivocationSlash(uint16 fractionBps, string calldata reason)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+    {
+        if (fractionBps == 0 || fractionBps >= BPS) revert InvalidFraction(fractionBps);
+        equivocationSlashBps = fractionBps;
+        emit EquivocationSlashChanged(fractionBps, reason);
+    }
+
+    function _slash(bytes32 consensusKey, bytes32 evidenceHash, uint16 fractionBps) private {
         if (fractionBps == 0 || fractionBps >= BPS) revert InvalidFraction(fractionBps);
         if (evidenceUsed[evidenceHash]) revert EvidenceAlreadyUsed(evidenceHash);
         uint256 id = _requireKey(consensusKey);
