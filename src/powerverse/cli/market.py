@@ -123,7 +123,7 @@ def _closed_json(closed: RentalClosed) -> dict[str, Any]:
 
 def _closed_message(verb: str, closed: RentalClosed) -> str:
     return (
-        f"{verb} rental #{closed.rental_id} ({closed.state.name.lower()}): "
+        f"{verb} rental #{closed.rental_id}: "
         f"{format_pvc(closed.to_consumer)} to the consumer, {format_pvc(closed.to_provider)} "
         f"to the provider, fee {format_pvc(closed.fee)}; withdraw with `pv market withdraw`"
     )
