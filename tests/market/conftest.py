@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from tests.rpc.conftest import ThreadedNode, run_threaded, stop_threaded
 
 from powerverse.crypto.keys import dev_accounts
 from powerverse.market.client import ChainClient
 from powerverse.node.runner import NodeConfig
+from tests.rpc.conftest import ThreadedNode, run_threaded, stop_threaded
 
 ClientFactory = Callable[[int], ChainClient]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from tests.rpc.conftest import ThreadedNode
 
 from powerverse.market.client import ChainClient, decode_revert
 from powerverse.market.exceptions import ContractError, MarketError
+from tests.rpc.conftest import ThreadedNode
 
 ARTIFACT = json.loads(
     (Path(__file__).parents[1] / "contracts" / "artifacts" / "CustomErrors.json").read_text()
@@ -96,3 +96,25 @@ def test_refusals_without_an_account_or_abi(dev_node: ThreadedNode, errors) -> N
         reader.contract("CustomErrors")
     with pytest.raises(MarketError, match="no ABI"):
         reader.deploy("Nope", b"")
+
+
+def test_errors_decode_with_the_called_contracts_own_fields(client) -> None:  # type: ignore[no-untyped-def]
+    # Market and Orders both define NotProvider/NotParty with different argument names; a
+    # refusal from Market must come back with Market's names.
+    from powerverse.market.client import _own_errors
+
+    market = client(0).contract("Market")
+    fn = market.functions.withdraw()
+    own = _own_errors(fn)
+    assert own, "Market defines custom errors"
+    assert {e.contract for e in own.values()} == {"Market"}
+    static = {
+        s: e
+        for s, e in own.items()
+        if not any(t in ("string", "bytes") or "[" in t for t in e.types)
+    }
+    assert static
+    for selector, err in static.items():
+        decoded = decode_revert(selector + b"\x00" * 32 * len(err.types), None, own)
+        assert decoded.name == err.name
+        assert decoded.contract == "Market"

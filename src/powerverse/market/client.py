@@ -100,10 +100,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def decode_revert(data: bytes, extra: Mapping[bytes, _ErrorAbi] | None = None) -> ContractError:
+def decode_revert(
+    data: bytes,
+    extra: Mapping[bytes, _ErrorAbi] | None = None,
+    preferred: Mapping[bytes, _ErrorAbi] | None = None,
+) -> ContractError:
     """The ContractError that revert `data` encodes (custom error, Error(string) or Panic).
 
-    Custom errors are looked up in the system contracts' ABIs, then in `extra`.
+    Custom errors are looked up in `preferred` (the called contract's ABI: several contracts
+    share error names with different fields), then the system contracts' ABIs, then `extra`.
     """
     selector, body = data[:4], data[4:]
     try:
@@ -113,7 +118,11 @@ def decode_revert(data: bytes, extra: Mapping[bytes, _ErrorAbi] | None = None) -
         if selector == PANIC:
             (code,) = abi_decode(["uint256"], body)
             return ContractError("Panic", {"code": code}, data, message=f"panic 0x{code:02x}")
-        known = _system_errors().get(selector) or (extra or {}).get(selector)
+        known = (
+            (preferred or {}).get(selector)
+            or _system_errors().get(selector)
+            or (extra or {}).get(selector)
+        )
         if known is not None:
             values = abi_decode(list(known.types), body)
             args = {
@@ -126,6 +135,21 @@ def decode_revert(data: bytes, extra: Mapping[bytes, _ErrorAbi] | None = None) -
     if not data:
         return ContractError("Reverted", {}, data, message="reverted without a reason")
     return ContractError("Unknown", {}, data, message=f"unknown revert data 0x{data.hex()}")
+
+
+_SYSTEM_NAMES: dict[str, str] = {to_checksum_address(a): n for n, a in SYSTEM_ADDRESSES.items()}
+
+
+def _own_errors(
+    fn: ContractFunction, abis: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+) -> dict[bytes, _ErrorAbi]:
+    """The custom errors of the contract `fn` belongs to, named after that contract."""
+    abi = list(getattr(fn, "contract_abi", None) or [])
+    address = str(getattr(fn, "address", "") or "")
+    name = _SYSTEM_NAMES.get(address) if address else None
+    if name is None:
+        name = next((n for n, a in (abis or {}).items() if list(a) == abi), address or "contract")
+    return error_index({name: abi})
 
 
 def _revert_data(exc: ContractLogicError) -> bytes:
@@ -224,6 +248,10 @@ class ChainClient:
 
     # ------------------------------------------------------------------ calls
 
+    def _decode(self, exc: ContractLogicError, fn: ContractFunction | None) -> ContractError:
+        own = _own_errors(fn, self.abis) if fn is not None else None
+        return decode_revert(_revert_data(exc), self._errors, own)
+
     def call(self, fn: ContractFunction, *, block: BlockIdentifier = "latest") -> Any:
         """Run a view (or simulate a call) and return its decoded result."""
         sender = self.account.address if self.account is not None else None
@@ -231,7 +259,9 @@ class ChainClient:
         try:
             return fn.call(cast(TxParams, params), block_identifier=block)
         except ContractLogicError as exc:
-            raise decode_revert(_revert_data(exc), self._errors) from None
+            raise decode_revert(
+                _revert_data(exc), self._errors, _own_errors(fn, self.abis)
+            ) from None
 
     def transact(
         self, fn: ContractFunction, *, value: int = 0, gas: int | None = None
@@ -241,7 +271,9 @@ class ChainClient:
         try:
             tx = fn.build_transaction(cast(TxParams, {**params, "gas": gas} if gas else params))
         except ContractLogicError as exc:  # gas estimation ran the call and it reverted
-            raise decode_revert(_revert_data(exc), self._errors) from None
+            raise decode_revert(
+                _revert_data(exc), self._errors, _own_errors(fn, self.abis)
+            ) from None
         return self._send(dict(tx), fn)
 
     def send_value(self, to: str, value: int) -> dict[str, Any]:
@@ -296,7 +328,7 @@ class ChainClient:
         try:
             self.w3.eth.call(cast(TxParams, replay), block_identifier=max(block - 1, 0))
         except ContractLogicError as exc:
-            return decode_revert(_revert_data(exc), self._errors)
+            return self._decode(exc, fn)
         what = fn.fn_name if fn is not None else "transfer"
         return ContractError(
             "OutOfGas", {}, b"", message=f"{what} failed (out of gas or state changed)"
