@@ -38,7 +38,7 @@ app = typer.Typer(
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")]
 AccountArg = Annotated[str, typer.Argument(help="An account address.")]
 TokenArg = Annotated[int, typer.Argument(min=1, help="A resource token id.")]
-ROLES = ("DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE", "ADMIN_ROLE", "PAUSER_ROLE")
+ROLES: tuple[str, ...] = ("DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE", "ADMIN_ROLE", "PAUSER_ROLE")
 ROLES += ("VERIFIER_ROLE", "ARBITER_ROLE", "SLASHER_ROLE", "MARKET_ROLE")
 
 
