@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from powerverse.market.admin import Admin
+from powerverse.market.exceptions import MarketError
 from powerverse.market.orders import (
     DAY,
     Acceptance,
@@ -486,6 +487,26 @@ def test_order_json_and_unknown(client: ClientFactory) -> None:
     doc = orders.order(order_id).to_json()
     assert doc["kind"] == "task" and doc["state"] == "open" and doc["specs"]["cpuCores"] == 4
     assert doc["escrow"] == str(REWARD) and doc["provider"] is None
-    with pytest.raises(Exception, match="no order"):
+    with pytest.raises(MarketError, match="no order"):
         orders.order(10**9)
     assert orders.order_count() >= order_id
+
+
+def test_sdk_values_round_trip_and_bad_hashes_are_refused_locally(client: ClientFactory) -> None:
+    specs = Specs(cpu_cores=8, gpu_count=1, disk_kind="ssd", region="eu-west")
+    assert Specs.from_abi(specs.to_abi()) == specs
+    assert result_hash(b"x") == result_hash(b"x") != result_hash(b"y")
+    assert len(result_hash(b"")) == 32
+    assert OrderState.RESOLVED.ended and not OrderState.DISPUTED.ended
+    consumer = Orders(client(CONSUMER))
+    deadline = head_time(client(CONSUMER)) + DAY
+    with pytest.raises(MarketError, match="32 bytes"):
+        consumer.post_task("ipfs://t", specs, reward=PRICE, deadline=deadline, expected_hash=b"1")
+    with pytest.raises(MarketError, match="not hex"):
+        consumer.post_task("ipfs://t", specs, reward=PRICE, deadline=deadline, expected_hash="zz")
+    hex_hash = "0x" + result_hash(b"out").hex()
+    order_id = consumer.post_task(
+        "ipfs://t", specs, reward=PRICE, deadline=deadline, expected_hash=hex_hash
+    ).order_id
+    assert consumer.order(order_id).expected_hash == result_hash(b"out")
+    consumer.cancel(order_id)

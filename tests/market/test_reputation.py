@@ -227,3 +227,13 @@ def test_order_key_matches_the_contracts(client: ClientFactory) -> None:
     market = client(0).contract("Market")
     assert order_key(orders.address, 7) == bytes(client(0).call(orders.functions.orderKey(7)))
     assert order_key(market.address, 7) == bytes(client(0).call(market.functions.orderKey(7)))
+
+
+def test_score_helpers() -> None:
+    assert stars(35_000) == 3.5
+    assert bayesian_reputation(DEV_PARAMS, rating_sum=0, reviews=0, failures=0) == 35_000
+    # many 5-star reviews approach 5 stars, never pass them
+    assert bayesian_reputation(DEV_PARAMS, rating_sum=15_000, reviews=1_000, failures=0) > 49_000
+    assert bayesian_reputation(DEV_PARAMS, rating_sum=15_000, reviews=1_000, failures=0) < 50_000
+    no_penalty = ReputationParams(prior_mean=35_000, prior_weight=5, failure_weight=0)
+    assert bayesian_reputation(no_penalty, rating_sum=0, reviews=0, failures=9) == 35_000
