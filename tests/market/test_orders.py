@@ -510,3 +510,30 @@ def test_sdk_values_round_trip_and_bad_hashes_are_refused_locally(client: Client
     ).order_id
     assert consumer.order(order_id).expected_hash == result_hash(b"out")
     consumer.cancel(order_id)
+
+
+def test_a_close_with_too_little_gas_for_the_reputation_record_is_refused(
+    client: ClientFactory,
+) -> None:
+    token = resource(client, PROVIDER)
+    order_id = task(client(CONSUMER))
+    Orders(client(PROVIDER)).take_task(order_id, token)
+    Orders(client(PROVIDER)).submit_result(order_id, "ipfs://r")
+    consumer = Orders(client(CONSUMER))
+    # mined and failed on chain: enough gas to pay out, not enough for the Reputation record
+    with refused("InsufficientGas"):
+        client(CONSUMER).transact(consumer.contract.functions.accept(order_id), gas=150_000)
+    assert consumer.order(order_id).state == OrderState.SUBMITTED  # nothing happened
+    consumer.accept(order_id)  # estimated gas covers the floor: the order is recorded
+    record = Reviews(client(CONSUMER)).order(consumer.order_key(order_id))
+    assert record is not None and record.provider == client(PROVIDER).address
+
+
+def test_a_withdrawal_the_recipient_refuses_is_reverted_whole(client: ClientFactory) -> None:
+    me = Orders(client(13))
+    me.cancel(task(client(13), reward=PRICE))
+    no_receive = client(13).contract("Reputation").address  # a contract without receive()
+    with refused("TransferFailed", no_receive, PRICE):
+        me.withdraw(to=no_receive)
+    assert me.owed() == PRICE
+    assert me.withdraw().amount == PRICE
