@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -488,8 +489,20 @@ class Bench:
                 self._check_agreement(report, nodes)
             except BenchError as exc:
                 self._failed(report, _with_logs(exc, nodes))
+            finally:
+                self._keep_logs(nodes)
             self.say(report.name, "stopping the validators")
         return report
+
+    def _keep_logs(self, nodes: Sequence[NodeProcess]) -> None:
+        """Copy each validator's log into --keep-logs DIR (the run's files are deleted)."""
+        target = self.args.keep_logs
+        if target is None:
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        for node in nodes:
+            with contextlib.suppress(OSError):
+                shutil.copyfile(node.log_path, target / f"{node.name}.log")
 
     def scan(self) -> list[int]:
         """Kill and return any process left from this run (there should be none)."""
@@ -731,6 +744,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--start-timeout", type=float, default=180.0, help="s for the devnet's first blocks"
     )
     p.add_argument("--pv", type=Path, help="pv executable (default: the one beside this Python)")
+    p.add_argument("--keep-logs", type=Path, help="copy the validators' logs into this folder")
     p.add_argument(
         "--skip-single", action="store_true", help="run the devnet phase only (no ratio)"
     )
