@@ -110,9 +110,11 @@ def _leader_index(round_: int = 0) -> int:
 
 
 def _close_window(a: Agreement, round_: int = 0) -> list[object]:
+    """Every priority, then the window's timeout (the last priority already closes it)."""
+    actions: list[object] = []
     for i in range(4):
-        a.on_priority(_priority(i, round_))
-    return list(a.on_timeout(Timeout.PRIORITY, HEIGHT, round_))
+        actions += a.on_priority(_priority(i, round_))
+    return actions + list(a.on_timeout(Timeout.PRIORITY, HEIGHT, round_))
 
 
 def test_round_start_announces_priority_and_schedules_timeouts() -> None:
@@ -131,6 +133,75 @@ def test_the_leader_builds_and_others_wait_for_its_block() -> None:
         builds = [x for x in actions if isinstance(x, BuildBlock)]
         assert bool(builds) == (i == leader)
         assert a.leader(0) == SIGNERS[leader].public_key
+
+
+def _worst_index(round_: int = 0) -> int:
+    prios = [
+        crypto.priority(_cred(s, proposer_role(HEIGHT, round_), PARAMS.tau_proposer))
+        for s in SIGNERS
+    ]
+    return prios.index(max(prios))
+
+
+def test_the_window_closes_once_every_validator_announced() -> None:
+    leader = _leader_index()
+    for i in range(4):
+        a = _agreement(i)
+        a.start()
+        others = [j for j in range(4) if j != i]
+        for j in others[:-1]:
+            assert not [x for x in a.on_priority(_priority(j)) if isinstance(x, BuildBlock)]
+        assert a.leader(0) is None  # still open: one validator has not announced
+        actions = a.on_priority(_priority(others[-1]))
+        assert a.leader(0) == SIGNERS[leader].public_key
+        assert bool([x for x in actions if isinstance(x, BuildBlock)]) == (i == leader)
+        assert a.on_timeout(Timeout.PRIORITY, HEIGHT, 0) == []  # the timeout changes nothing
+
+
+def test_a_silent_validator_leaves_the_choice_to_the_window_timeout() -> None:
+    leader = _leader_index()
+    silent = next(i for i in range(4) if i != leader)
+    a = _agreement(leader)
+    a.start()
+    for j in range(4):
+        if j not in (leader, silent):
+            a.on_priority(_priority(j))
+    assert a.leader(0) is None
+    assert [x for x in a.on_timeout(Timeout.PRIORITY, HEIGHT, 0) if isinstance(x, BuildBlock)]
+    assert a.leader(0) == SIGNERS[leader].public_key
+
+
+def test_priorities_of_a_later_round_close_its_window_when_the_round_starts() -> None:
+    leader = _leader_index(1)
+    a = _agreement(leader)
+    a.start()
+    for j in range(4):
+        if j != leader:
+            a.on_priority(_priority(j, 1))  # sent by nodes already in round 1
+    assert a.leader(1) is None
+    actions = a.on_timeout(Timeout.PRECOMMIT, HEIGHT, 0)  # round 1 starts
+    assert a.round == 1 and a.leader(1) == SIGNERS[leader].public_key
+    assert [x for x in actions if isinstance(x, BuildBlock)] == [BuildBlock(HEIGHT, 1)]
+
+
+def test_a_leader_with_a_valid_value_re_proposes_it_when_the_window_closes_early() -> None:
+    leader = _leader_index(1)
+    a = _agreement(leader)
+    a.start()
+    _close_window(a)
+    others = [i for i in range(4) if i != leader]
+    a.on_proposal(_proposal(_leader_index(0), BLOCK_A))
+    a.on_validated(BLOCK_A, True)
+    for i in others[:2]:
+        a.on_vote(_vote(i, Step.PREVOTE, BLOCK_A))  # a polka: BLOCK_A is the valid value
+    assert a.valid_value == BLOCK_A
+    a.on_timeout(Timeout.PRECOMMIT, HEIGHT, 0)  # round 1, which it leads
+    actions: list[object] = []
+    for j in others:
+        actions += a.on_priority(_priority(j, 1))
+    assert not [x for x in actions if isinstance(x, BuildBlock)]
+    proposals = _sent(actions, Proposal)
+    assert [(p.round, p.value, p.valid_round) for p in proposals] == [(1, BLOCK_A, 0)]  # type: ignore[attr-defined]
 
 
 def test_happy_path_decides_with_a_certificate_of_precommits() -> None:

@@ -210,6 +210,7 @@ class Agreement:
         self.valid_round = -1
         self.decision: Decide | None = None
         self._best: dict[int, tuple[bytes, bytes]] = {}  # round -> (priority, proposer)
+        self._announced: dict[int, set[bytes]] = {}  # round -> proposers whose priority is in
         self._leader: dict[int, bytes | None] = {}  # set when the priority window closes
         self._proposals: dict[tuple[int, bytes], Proposal] = {}  # (round, proposer)
         self._by_value: dict[bytes, Proposal] = {}  # first proposal seen for each value
@@ -374,10 +375,20 @@ class Agreement:
     def _note_priority(self, round_: int, proposer: bytes, credential: Credential) -> None:
         if round_ in self._leader:
             return  # the window has closed: later announcements do not change the leader
+        announced = self._announced.setdefault(round_, set())
+        announced.add(proposer)
         prio = self._priority_of(credential)
         best = self._best.get(round_)
         if best is None or (prio, proposer) < best:
             self._best[round_] = (prio, proposer)
+        if round_ == self.round and self._everyone_announced(announced):
+            self._close_priority_window(round_)
+
+    def _everyone_announced(self, announced: set[bytes]) -> bool:
+        """Every validator of the height has announced its priority: no later announcement
+        can change the leader, so the window may close at once rather than at its timeout."""
+        stakes = self.committee.stakes
+        return all(key in announced for key, entry in stakes.items() if entry.stake > 0)
 
     def _close_priority_window(self, round_: int) -> None:
         if round_ in self._leader:
