@@ -100,6 +100,15 @@ TX_BATCH = 256
 TX_BATCH_DELAY = 0.02
 RESEND_INTERVAL = 1.0
 """Seconds between re-gossiping this node's messages of an undecided height."""
+EARLY_START = 1.0
+"""Seconds a height may start before its parent's timestamp comes when transactions wait.
+
+Blocks carry whole-second timestamps that must increase, so a chain that waits for each
+timestamp makes at most one block per second, and a burst waits half a second on average
+for the next height. With transactions pending, a height may start while the head's
+timestamp is up to this far ahead of the clock: block times run ahead of the wall clock by
+at most this (plus one second), well inside what validators accept (MAX_FUTURE_DRIFT).
+"""
 
 
 def timeouts_of(genesis: Genesis) -> Timeouts:
@@ -134,6 +143,15 @@ def decode_seal(data: bytes) -> tuple[Certificate, bytes]:
     ):
         raise InvalidCertificate("a seal is [certificate, seed proof]")
     return Certificate.decode(items[0]), items[1]
+
+
+def slot_delay(head_time: int, now: float, *, pending: bool, lead: float = EARLY_START) -> float:
+    """Seconds before the height after a head with timestamp ``head_time`` may start.
+
+    Without pending transactions a height waits for the head's timestamp (at most one block
+    a second); with some it may start ``lead`` seconds earlier.
+    """
+    return max(0.0, head_time - (lead if pending else 0.0) - now)
 
 
 def seed_of(header: BlockHeaderAPI, genesis_hash: bytes) -> bytes:
@@ -186,6 +204,7 @@ class BftProducer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._syncing = False
+        self._sync_due = True  # ask peers' heights before the next height starts
         self._last_sync = 0.0
         self._last_cert: Certificate | None = None
         self._tx_out: list[bytes] = []
@@ -215,13 +234,16 @@ class BftProducer:
         try:
             while True:
                 try:
-                    await self._sync_from_peers()
+                    if self._sync_due:
+                        self._sync_due = False
+                        await self._sync_from_peers()
                     await self._wait_for_slot()
                     await self._run_height()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("consensus height failed; starting it again")
+                    self._sync_due = True
                     await asyncio.sleep(0.5)
         finally:
             for timer in self._timers:
@@ -251,11 +273,19 @@ class BftProducer:
     # ---------------------------------------------------------------- one height
 
     async def _wait_for_slot(self) -> None:
-        """Blocks carry whole-second timestamps that must increase: at most one per second."""
-        head_time = int(self._node.chain.head.timestamp)
-        delay = head_time - self.clock()
-        if delay > 0:
-            await asyncio.sleep(min(delay, 2.0))
+        """Wait until the next height may start (see ``slot_delay``); a transaction arriving
+        meanwhile may end the wait early."""
+        node = self._node
+        while True:
+            head_time = int(node.chain.head.timestamp)
+            pending = node.has_work()
+            delay = slot_delay(head_time, self.clock(), pending=pending)
+            if delay <= 0:
+                return
+            if pending:
+                await asyncio.sleep(min(delay, 2.0))
+                return
+            await node.wait_for_work(min(delay, 2.0))
 
     async def _run_height(self) -> None:
         node = self._node
@@ -363,6 +393,8 @@ class BftProducer:
             self._resend()
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(RESEND_INTERVAL, self._post, "resend", None))
+        elif event.kind == "ahead" and event.data <= height:
+            pass  # a message of a height this node has reached by itself since
         elif event.kind in ("ahead", "peer"):
             if event.kind == "peer":
                 self._resend()
@@ -459,13 +491,19 @@ class BftProducer:
             return await asyncio.to_thread(getattr(executor, method), *args, **kwargs)
 
     async def _build(self, action: BuildBlock) -> None:
+        made = await self._make_block(action.height, action.round)
+        if made is not None:
+            self._post("built", (action.round, *made))
+
+    async def _make_block(self, height: int, round_: int) -> tuple[PendingResult, bytes] | None:
+        """Build a block for (height, round) on the head: the block and its seed proof."""
         node = self._node
         parent = node.chain.head
         signer, key = self.signer, self.key
-        if signer is None or key is None or int(parent.block_number) + 1 != action.height:
-            return
+        if signer is None or key is None or int(parent.block_number) + 1 != height:
+            return None
         prev_seed = seed_of(parent, node.chain.genesis_hash)
-        alpha = seed_alpha(prev_seed, action.height)
+        alpha = seed_alpha(prev_seed, height)
         seed_proof = signer.vrf_prove(alpha)
         output = self.crypto.vrf_output(signer.public_key, seed_proof, alpha)
         assert output is not None
@@ -477,22 +515,22 @@ class BftProducer:
                 fill_block(candidates, int(parent.gas_limit)),
                 timestamp=timestamp,
                 coinbase=key.address,
-                mix_hash=next_seed(prev_seed, action.height, output),
+                mix_hash=next_seed(prev_seed, height, output),
                 extra_data=signer.public_key,
             )
         except ChainError:
             log.exception("building a proposal failed")
-            return
+            return None
         log.info(
             "built proposal for height %d round %d: %d of %d candidates",
-            action.height,
-            action.round,
+            height,
+            round_,
             len(result.tx_payloads),
             len(candidates),
         )
         for tx_hash, reason in result.rejected[:3]:
             log.info("proposal left out 0x%s: %s", tx_hash.hex()[:16], reason)
-        self._post("built", (action.round, result, seed_proof))
+        return result, seed_proof
 
     async def _validate(self, height: int, value: bytes) -> None:
         ok = await self._check_block(height, value)
@@ -626,7 +664,7 @@ class BftProducer:
             if msg.height <= current + HEIGHTS_AHEAD and self._buffered < MAX_BUFFERED:
                 self._future[msg.height].append(msg)
                 self._buffered += 1
-            self._post("ahead", None)
+            self._post("ahead", msg.height)
             return Verdict.IGNORE
         if committee is None or checker is None:
             return Verdict.IGNORE
