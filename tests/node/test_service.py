@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from powerverse.chain.blockchain import Blockchain
+from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.devtime import BlockTime, ManualClock
 from powerverse.chain.exceptions import DevModeOnly
 from powerverse.chain.executor import LocalExecutor
@@ -127,3 +127,30 @@ def test_only_about_a_block_of_candidates_goes_to_the_executor(tmp_path: Path) -
     assert len(fill_block(candidates, 21_000 * 40)) == 50  # a block of 40 transfers, plus a quarter
     assert fill_block(candidates, 30_000_000) == candidates
     node.chain.close()
+
+
+async def test_blocks_reach_listeners_only_while_someone_listens(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    seen: list[int] = []
+
+    async def listener(built: BuiltBlock) -> None:
+        seen.append(int(built.block.number))
+
+    listening = False
+    node.block_listeners.append(listener)
+    node.listening = lambda: listening
+    try:
+        node.submit_raw(_raw(0, 10**11))
+        node.publish_later(await node.commit_block())  # nobody listens: not even loaded
+        await node.drain_publications()
+        assert seen == []
+        listening = True
+        node.submit_raw(_raw(1, 10**11))
+        node.publish_later(await node.commit_block())
+        await node.drain_publications()
+        assert seen == [2]
+        listening = False
+        await node.build_block()  # a block made on request is always published
+        assert seen == [2, 3]
+    finally:
+        node.chain.close()

@@ -182,6 +182,7 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
         await subs.on_new_block(header_json(built.block.header), logs)
 
     node.block_listeners.append(publish)
+    node.listening = lambda: len(filters) > 0 or len(subs) > 0
     server = RpcServer(api.methods())
     host: Host | None = None
     if producer is None and config.p2p_port is not None:

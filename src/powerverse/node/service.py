@@ -103,6 +103,9 @@ class Node:
     _publishing: asyncio.Task[None] | None = None
     consensus: ConsensusView | None = None
     tx_listeners: list[Callable[[PooledTx], None]] = field(default_factory=list)
+    # Whether block listeners want blocks published now (some filter or subscription
+    # exists); None: always. Loading a block to publish decodes every transaction and receipt.
+    listening: Callable[[], bool] | None = None
 
     # ---------------------------------------------------------------- reads
 
@@ -192,7 +195,15 @@ class Node:
         async def run() -> None:
             if previous is not None:
                 await previous
-            await self._publish_now(result)
+            if self.listening is None or self.listening():
+                await self._publish_now(result)
+            else:
+                log.info(
+                    "block %d: %d txs, hash 0x%s",
+                    result.number,
+                    result.tx_count,
+                    result.block_hash.hex()[:16],
+                )
 
         self._publishing = asyncio.create_task(run())
 
