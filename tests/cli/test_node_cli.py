@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
 from powerverse.cli.app import _register_subcommands, app
+from powerverse.contracts.system import SYSTEM_CONTRACTS
+from powerverse.crypto.keys import dev_accounts
 from tests.e2e.nodeproc import PV_BIN, NodeProcess, free_port, rpc
 
 _register_subcommands()
@@ -56,7 +59,10 @@ def test_genesis_dev_writes_and_refuses_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "g.json"
     assert runner.invoke(app, ["genesis", "dev", "--out", str(out)]).exit_code == 0
     doc = json.loads(out.read_text())
-    assert doc["chainId"] == 31337 and len(doc["alloc"]) == 20
+    assert doc["chainId"] == 31337
+    system = {to_checksum_address(c.address) for c in SYSTEM_CONTRACTS}
+    assert set(doc["alloc"]) - system == {to_checksum_address(a.address) for a in dev_accounts()}
+    assert system <= set(doc["alloc"])  # the system contracts are predeployed
     again = runner.invoke(app, ["genesis", "dev", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
     checked = runner.invoke(app, ["genesis", "check", str(out), "--json"])
@@ -95,9 +101,8 @@ def test_genesis_init_and_bad_alloc(tmp_path: Path) -> None:
     )
     assert ok.exit_code == 0, ok.output
     doc = json.loads(out.read_text())
-    assert doc["chainId"] == 777 and doc["alloc"][next(iter(doc["alloc"]))]["balance"] == str(
-        5 * 10**18
-    )
+    assert doc["chainId"] == 777
+    assert doc["alloc"][to_checksum_address("0x" + "11" * 20)]["balance"] == str(5 * 10**18)
     bad = runner.invoke(
         app,
         [

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ from powerverse.consensus.checks import Checker
 from powerverse.consensus.committee import (
     Committee,
     GenesisStakes,
+    StakeEntry,
+    StakeSource,
     committee_for,
     committee_role,
     genesis_seed,
@@ -72,6 +74,7 @@ from powerverse.consensus.messages import Chain, Credential, Message, Proposal, 
 from powerverse.consensus.messages import decode as decode_message
 from powerverse.consensus.messages import encode as encode_message
 from powerverse.node.service import Node, fill_block
+from powerverse.node.staking import ContractStakes
 from powerverse.node.txjournal import TxJournal
 from powerverse.node.validator_key import ValidatorKey
 from powerverse.node.wal import ConsensusWal
@@ -183,7 +186,8 @@ class BftProducer:
         self.host = host
         self.key = key
         self.clock = clock
-        self.stakes = GenesisStakes.of(genesis)
+        # The genesis set until run() reads the Staking contract through the node's chain.
+        self.stakes: StakeSource = GenesisStakes.of(genesis)
         self.timeouts = timeouts_of(genesis)
         self.crypto = RealCrypto()
         self.signer = KeySigner(key.consensus) if key is not None else None
@@ -219,6 +223,7 @@ class BftProducer:
     async def run(self, node: Node) -> None:
         """Produce (agree on) blocks until cancelled."""
         self.node = node
+        self.stakes = ContractStakes(node.chain, self.genesis)
         self.chain_ctx = Chain(self.genesis.chain_id, node.chain.genesis_hash)
         self.checker = Checker(self.chain_ctx, self.crypto)
         node.consensus = self
@@ -563,6 +568,10 @@ class BftProducer:
         self._remember(result, seed_proof)
         return True
 
+    def _stakes_for(self, height: int) -> Mapping[bytes, StakeEntry]:
+        """The validator set that weighs height `height` (stakes at height - lookback)."""
+        return self.stakes.stakes_at(max(0, height - self.genesis.consensus.lookback))
+
     def _check_header(self, header: BlockHeaderAPI, seed_proof: bytes) -> None:
         """The consensus rules of a non-empty block: producer, fee recipient, seed, time."""
         chain = self._node.chain
@@ -570,7 +579,7 @@ class BftProducer:
         height = int(header.block_number)
         prev_seed = seed_of(parent, chain.genesis_hash)
         producer = bytes(header.extra_data)
-        entry = self.stakes.stakes_at(height).get(producer)
+        entry = self._stakes_for(height).get(producer)
         if entry is None:
             raise InvalidBlock("the block's producer (extraData) is not a validator")
         if bytes(header.coinbase) != entry.account:
@@ -960,7 +969,7 @@ class BftProducer:
                 "stake": hex(e.stake * unit),
                 "stakeUnits": e.stake,
             }
-            for e in self.stakes.stakes_at(self._node.chain.height + 1).values()
+            for e in self._stakes_for(self._node.chain.height + 1).values()
         ]
 
     def peer_count(self) -> int:

@@ -18,7 +18,7 @@ from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecu
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txpool import TxPool, TxPoolConfig
-from powerverse.contracts.system import dev_system_config, with_system_contracts
+from powerverse.contracts.system import STAKING, dev_system_config, with_system_contracts
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.bft import BftProducer
 from powerverse.node.service import BlockProducer, DevProducer, Node
@@ -130,9 +130,13 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
     vkey = config.validator_key or (dev_validator() if config.dev else None)
     if vkey is None:
         raise GenesisError("a non-dev node needs --validator-key FILE")
-    if genesis.validators and vkey.consensus.public_key not in {
-        v.consensus_key for v in genesis.validators
-    }:
+    staking = genesis.alloc.get(STAKING)
+    if (
+        genesis.validators
+        and vkey.consensus.public_key not in {v.consensus_key for v in genesis.validators}
+        and not (staking is not None and staking.code)
+    ):
+        # With a Staking contract any key may follow the chain and join by staking.
         raise GenesisError(
             "the validator key is not one of the genesis validators; "
             "check --validator-key against the genesis file"
