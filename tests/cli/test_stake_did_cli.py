@@ -192,3 +192,25 @@ def test_did_usage_errors(dev_node: ThreadedNode) -> None:
         "--purpose", "everything", signer=6,
     )  # fmt: skip
     assert bad_purpose.exit_code == 2
+
+
+def test_submit_evidence_through_the_cli(dev_node: ThreadedNode, tmp_path: Path) -> None:
+    # Last in the module: it jails the dev validator (dev blocks keep coming regardless).
+    from powerverse.node.runner import dev_validator
+    from tests.market.test_staking_evidence import _votes
+
+    key = "0x" + dev_validator().consensus.public_key.hex()
+    record = tmp_path / "evidence.json"
+    record.write_text(json.dumps({"messages": _votes(dev_node, dev_validator().consensus, 9)}))
+    doc = ok(pv(dev_node, "stake", "submit-evidence", str(record), "--json", signer=5))
+    assert doc["height"] == 9 and doc["jailed"] is True
+    assert doc["consensusKey"] == key
+    again = pv(dev_node, "stake", "submit-evidence", str(record), "--json", signer=5)
+    assert again.exit_code == 1
+    assert json.loads(again.stdout)["error"] == "EvidenceAlreadyUsed"
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('{"messages": ["0x00", "0x01"]}')
+    refused = pv(dev_node, "stake", "submit-evidence", str(garbage), "--json", signer=5)
+    assert refused.exit_code == 1 and json.loads(refused.stdout)["error"] == "InvalidEvidence"
+    garbage.write_text("not json")
+    assert pv(dev_node, "stake", "submit-evidence", str(garbage), signer=5).exit_code == 2

@@ -7,6 +7,7 @@ Exit status: 0 done, 1 refused (the contract's error name is printed, or the JSO
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -280,6 +281,43 @@ def slash(
     v = s.validator_by_key(consensus_key)
     doc = {**v.to_json(), "evidenceHash": "0x" + digest.hex()}
     _done(json_output, doc, f"slashed {v.account}: {_pvc(v.slashed)} so far; jailed")
+
+
+@app.command("submit-evidence")
+def submit_evidence(
+    evidence_file: Annotated[
+        Path,
+        typer.Argument(
+            help="A pv_getEvidence record (JSON), or a JSON list of records (each submitted)."
+        ),
+    ],
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Prove an equivocation on chain (anyone may): the chain checks both signed messages,
+    then the validator is slashed and jailed."""
+    try:
+        doc = json.loads(evidence_file.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read evidence from {evidence_file}: {exc}", EXIT_USAGE)
+    records = doc if isinstance(doc, list) else [doc]
+    if not records or not all(isinstance(r, dict) and "messages" in r for r in records):
+        fail(f"{evidence_file}: expected pv_getEvidence record(s) with 'messages'", EXIT_USAGE)
+    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
+    results = []
+    for record in records:
+        key, height = _attempt(json_output, functools.partial(s.submit_evidence, record))
+        v = s.validator_by_key(key)
+        results.append({**v.to_json(), "height": height})
+    if len(results) == 1:
+        one = results[0]
+        _done(json_output, one, f"slashed {one['account']} for equivocating at {one['height']}")
+    else:
+        _done(json_output, {"slashed": results}, f"{len(results)} equivocations proven")
 
 
 @app.command("jail")
