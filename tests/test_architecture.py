@@ -1,4 +1,5 @@
-"""Imports go one way: crypto ← chain ← node.service ← rpc ← node.runner ← cli."""
+"""Imports go one way: crypto ← chain ← node.service ← rpc ← node.runner ← cli, and
+crypto ← chain ← contracts ← market ← cli."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "node.service": {"crypto", "chain", "consensus"},
     "rpc": {"crypto", "chain", "consensus", "node.service"},
     "contracts": {"crypto", "chain"},
+    "market": {"crypto", "chain", "contracts"},
 }
 
 
