@@ -143,6 +143,34 @@ def test_a_block_of_plain_transfers_matches_py_evm() -> None:
     assert len(fast[1]) == 40 and fast[2] == ()
 
 
+def test_touched_empty_accounts_are_cleared_only_when_not_credited() -> None:
+    """EIP-161 on the direct path: a transfer of 0 to an empty account, and a fee recipient
+    that is empty and gets no tip, remove the account; a credited one stays."""
+
+    def plain(value: int, tip: int) -> dict[str, object]:
+        return {
+            "gas": TRANSFER_GAS,
+            "to": EMPTY,
+            "value": value,
+            "chainId": 31337,
+            "maxFeePerGas": 2 * BASE_FEE,
+            "maxPriorityFeePerGas": tip,
+            "type": 2,
+        }
+
+    for value, tip, coinbase, cleared in (
+        (0, 10**9, COINBASES[0], True),  # the recipient is touched and empty
+        (0, 0, EMPTY, True),  # the same account as recipient and untipped fee recipient
+        (5, 0, COINBASES[0], False),  # credited: no longer empty
+        (5, 10**9, EMPTY, False),
+    ):
+        ptxs = _sign([(0, plain(value, tip))], [0])
+        fast = _build(ptxs, coinbase, fast=True)
+        assert fast == _build(ptxs, coinbase, fast=False)
+        assert fast[2] == ()  # applied
+        assert fast[-1] is not cleared  # does EMPTY still exist after the block?
+
+
 def _tx(**over: object) -> bytes:
     tx: dict[str, object] = {
         "nonce": 0,

@@ -60,16 +60,30 @@ def apply_plain_transfer(
     price = state.get_gas_price(tx)
     tip = state.get_tip(tx)
     value = tx.value
-    state.delta_balance(sender, -(TRANSFER_GAS * price + value))
-    state.increment_nonce(sender)
+    _pay(state, sender, TRANSFER_GAS * price + value)
     if value:
         state.delta_balance(to, value)
     coinbase = state.coinbase
-    state.delta_balance(coinbase, TRANSFER_GAS * tip)
-    # EIP-161: the recipient and the fee recipient are touched; empty ones are removed.
-    for touched in (to, coinbase):
-        if state.account_exists(touched) and state.account_is_empty(touched):
+    fee = TRANSFER_GAS * tip
+    state.delta_balance(coinbase, fee)
+    # EIP-161: the recipient and the fee recipient are touched; empty ones are removed. One
+    # that was just credited is not empty, so only the uncredited ones need a look.
+    for touched, credited in ((to, value), (coinbase, fee)):
+        if not credited and state.account_exists(touched) and state.account_is_empty(touched):
             state.delete_account(touched)
     return tx.make_receipt(
         EIP658_TRANSACTION_STATUS_CODE_SUCCESS, header.gas_used + TRANSFER_GAS, ()
+    )
+
+
+def _pay(state: Any, sender: Address, cost: int) -> None:
+    """Debit ``cost`` and increment the nonce in one account write (py-evm's delta_balance
+    and increment_nonce would read, copy, encode and write the account twice).
+
+    ``validate_transaction`` has checked that the balance covers the cost and the nonce.
+    """
+    accounts = state._account_db
+    account = accounts._get_account(sender)
+    accounts._set_account(
+        sender, account.copy(nonce=account.nonce + 1, balance=account.balance - cost)
     )
