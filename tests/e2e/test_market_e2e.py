@@ -78,20 +78,25 @@ class Market:
 
     @property
     def rentals(self) -> Rentals:
+        """The Market contract, read-only."""
         return Rentals(self.client())
 
     @property
     def orders(self) -> Orders:
+        """The Orders contract, read-only."""
         return Orders(self.client())
 
     @property
     def reviews(self) -> Reviews:
+        """The Reputation contract, read-only."""
         return Reviews(self.client())
 
     def balance(self, account: str) -> int:
+        """Coins `account` holds now."""
         return self.client().balance(account)
 
     def head_time(self) -> int:
+        """Timestamp of the latest block."""
         return int(rpc(self.node.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
     def warp_past(self, moment: int) -> None:
