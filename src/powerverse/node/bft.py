@@ -73,6 +73,7 @@ from powerverse.consensus.exceptions import ConsensusError, InvalidCertificate
 from powerverse.consensus.messages import Chain, Credential, Message, Proposal, Vote
 from powerverse.consensus.messages import decode as decode_message
 from powerverse.consensus.messages import encode as encode_message
+from powerverse.node.evidence_submit import submit_evidence
 from powerverse.node.service import Node, fill_block
 from powerverse.node.staking import ContractStakes
 from powerverse.node.txjournal import TxJournal
@@ -631,6 +632,15 @@ class BftProducer:
             first.height,
             first.round,
         )
+        if self.key is not None and self.node is not None:
+            try:  # prove it on chain (skipped when already proven or without Staking)
+                submit_evidence(
+                    self.node,
+                    self.key.account_key,
+                    [bytes.fromhex(m[2:]) for m in record["messages"]],
+                )
+            except Exception:
+                log.exception("could not submit the equivocation evidence")
 
     # ---------------------------------------------------------------- gossip in
 
