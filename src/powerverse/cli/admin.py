@@ -8,7 +8,7 @@ done, 1 refused (the contract's error name is printed, or the JSON document with
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +22,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
 from powerverse.contracts.system import SYSTEM_CONTRACTS
@@ -42,24 +42,8 @@ ROLES: tuple[str, ...] = ("DEFAULT_ADMIN_ROLE", "GOVERNANCE_ROLE", "ADMIN_ROLE",
 ROLES += ("VERIFIER_ROLE", "ARBITER_ROLE", "SLASHER_ROLE", "MARKET_ROLE")
 
 
-def _admin(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Admin:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Admin(client)
+_admin = functools.partial(sdk, Admin)
+"""The SDK object for a command: node, signer, and whether one is needed."""
 
 
 def _account_json(s: AccountStatus) -> dict[str, Any]:

@@ -10,7 +10,7 @@ printed, or the JSON document with ``--json``), 2 bad usage, 3 node unreachable.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Annotated
 
 import typer
@@ -26,7 +26,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.arbitration import Arbitration, Dispute
@@ -42,24 +42,8 @@ DisputeArg = Annotated[int, typer.Argument(min=1, help="The dispute id.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")]
 
 
-def _arbitration(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Arbitration:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Arbitration(client)
+_arbitration = functools.partial(sdk, Arbitration)
+"""The SDK object for a command: node, signer, and whether one is needed."""
 
 
 def _line(d: Dispute) -> str:

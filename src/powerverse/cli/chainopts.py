@@ -8,8 +8,9 @@ accounts (``--dev-account N``). Nothing is ever sent to the node but signed tran
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from eth_account import Account
@@ -23,6 +24,7 @@ from powerverse.market.client import ChainClient
 from powerverse.market.exceptions import ContractError, MarketError, TransactionFailed
 
 DEV_CHAIN_IDS = (31337, 31338)
+T = TypeVar("T")
 
 RpcOption = Annotated[
     str, typer.Option("--rpc-url", envvar="PV_RPC_URL", help="JSON-RPC URL of a node.")
@@ -52,6 +54,7 @@ __all__ = [
     "RpcOption",
     "connect",
     "contract_failure",
+    "sdk",
 ]
 
 
@@ -109,6 +112,29 @@ def connect(
     if dev_account is not None and chain_id not in DEV_CHAIN_IDS:
         fail(f"--dev-account is only for dev chains; this node runs chain {chain_id}")
     return client
+
+
+def sdk(
+    kind: Callable[[ChainClient], T],
+    rpc_url: str,
+    from_: str | None = None,
+    keystore: Path | None = None,
+    password_file: Path | None = None,
+    dev_account: int | None = None,
+    *,
+    need_signer: bool = True,
+) -> T:
+    """An SDK object (e.g. ``Rentals``) over :func:`connect`'s client."""
+    return kind(
+        connect(
+            rpc_url,
+            from_=from_,
+            keystore=keystore,
+            password_file=password_file,
+            dev_account=dev_account,
+            need_signer=need_signer,
+        )
+    )
 
 
 def contract_failure(exc: MarketError) -> dict[str, Any]:

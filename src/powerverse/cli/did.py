@@ -6,14 +6,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from powerverse.cli.chainfmt import refused
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
     DevAccountOption,
@@ -22,8 +24,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
-    contract_failure,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, print_json
 from powerverse.market.did import (
@@ -51,24 +52,8 @@ DidArg = Annotated[str, typer.Argument(help="A did:pv DID, or 'me' for the signi
 _PURPOSES = {name: bit for bit, name in PURPOSE_NAMES.items()}
 
 
-def _registry(
-    rpc_url: str,
-    from_: str | None,
-    keystore: Path | None,
-    password_file: Path | None,
-    dev_account: int | None,
-    *,
-    need_signer: bool = True,
-) -> DidRegistry:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return DidRegistry(client)
+_registry = functools.partial(sdk, DidRegistry)
+"""The DidRegistry SDK on a node, signing as the chosen account."""
 
 
 def _did(registry: DidRegistry, did: str) -> str:
@@ -83,21 +68,13 @@ def _did(registry: DidRegistry, did: str) -> str:
     return did
 
 
-def _refused(exc: MarketError, json_output: bool) -> NoReturn:
-    doc = contract_failure(exc)
-    if json_output:
-        print_json(doc)
-        raise typer.Exit(EXIT_USER_ERROR)
-    fail(f"refused: {doc['message']}")
-
-
 def _attempt(json_output: bool, action: Callable[[], T]) -> T:
     try:
         return action()
     except InvalidDid as exc:
         fail(str(exc), EXIT_USAGE)
     except MarketError as exc:
-        _refused(exc, json_output)
+        refused(exc, json_output)
 
 
 def _done(json_output: bool, did: str, message: str) -> None:

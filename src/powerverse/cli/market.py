@@ -8,7 +8,7 @@ unreachable. ``pv market match`` recommends listings for a demand.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -31,7 +31,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.rentals import Listing, Rental, RentalClosed, Rentals
@@ -53,24 +53,8 @@ ValueOption = Annotated[
 ]
 
 
-def _rentals(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Rentals:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Rentals(client)
+_rentals = functools.partial(sdk, Rentals)
+"""The SDK object for a command: node, signer, and whether one is needed."""
 
 
 def listing_json(listing: Listing, current_rental: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ usage, 3 node unreachable.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +33,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
 from powerverse.market.orders import OrderClosed, Orders, Specs
@@ -58,25 +58,8 @@ DiskKind = Annotated[str, typer.Option("--disk-type", help="Exact disk type, e.g
 Region = Annotated[str, typer.Option("--region", help="Exact region, e.g. cn-east.")]
 
 
-def orders_client(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Orders:
-    """The Orders SDK on a node, signing as the chosen account."""
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Orders(client)
+orders_client = functools.partial(sdk, Orders)
+"""The Orders SDK on a node, signing as the chosen account."""
 
 
 def specs_from_options(

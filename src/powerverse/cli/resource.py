@@ -8,6 +8,7 @@ done, 1 refused (the contract's error name is printed, or the JSON document with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +34,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.receipts import TxInfo
@@ -82,24 +83,8 @@ EvidenceFile = Annotated[
 ]
 
 
-def _resources(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Resources:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Resources(client)
+_resources = functools.partial(sdk, Resources)
+"""The SDK object for a command: node, signer, and whether one is needed."""
 
 
 def _para(

@@ -9,8 +9,8 @@ name is printed, or the JSON document with ``--json``), 2 bad usage, 3 node unre
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,7 +24,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
 from powerverse.contracts.system import SYSTEM_ADDRESSES
@@ -44,24 +44,8 @@ OrderOption = Annotated[
 KeyOption = Annotated[str | None, typer.Option("--key", help="A Reputation order key (hex).")]
 
 
-def _reviews(
-    rpc_url: str,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    *,
-    need_signer: bool = True,
-) -> Reviews:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Reviews(client)
+_reviews = functools.partial(sdk, Reviews)
+"""The SDK object for a command: node, signer, and whether one is needed."""
 
 
 def _key(rental: int | None, order: int | None, key: str | None) -> bytes:

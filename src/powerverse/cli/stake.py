@@ -28,7 +28,7 @@ from powerverse.cli.chainopts import (
     KeystoreDirOption,
     PasswordFileOption,
     RpcOption,
-    connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.exceptions import MarketError
@@ -45,24 +45,8 @@ AmountArg = Annotated[str, typer.Argument(help="PVC (e.g. 1.5) or wei with a suf
 AddressArg = Annotated[str, typer.Argument(help="The validator's account address.")]
 
 
-def _staking(
-    rpc_url: str,
-    from_: str | None,
-    keystore: Path | None,
-    password_file: Path | None,
-    dev_account: int | None,
-    *,
-    need_signer: bool = True,
-) -> Staking:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
-    return Staking(client)
+_staking = functools.partial(sdk, Staking)
+"""The Staking SDK on a node, signing as the chosen account."""
 
 
 @app.command("register")
