@@ -1,5 +1,5 @@
 """Imports go one way: crypto ← chain ← node.service ← rpc ← node.runner ← cli, and
-crypto ← chain ← contracts ← market ← cli."""
+crypto ← chain ← contracts ← market ← infra ← cli."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "rpc": {"crypto", "chain", "consensus", "node.service"},
     "contracts": {"crypto", "chain"},
     "market": {"crypto", "chain", "contracts"},
+    "infra": {"crypto", "chain", "contracts", "market"},
 }
 
 
