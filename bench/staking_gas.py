@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `powerverse` 
 from eth_account import Account
 
 from bench._procs import NodeProcess, free_port, ours_command, run_guarded
+from powerverse.consensus.messages import Chain, Credential, Step, Vote, encode
 from powerverse.crypto.keys import dev_accounts
 from powerverse.market.client import ChainClient
 from powerverse.market.did import AUTHENTICATION, KEY_AGREEMENT, DidRegistry, PublicKey, Service
 from powerverse.market.staking import Staking
+from powerverse.node.runner import dev_validator
 
 PVC = 10**18
 DAY = 86_400
@@ -91,6 +94,24 @@ def measure_all(url: str) -> list[tuple[str, str, int]]:
     m(validator, "unjail", validator.unjail)
     m(foundation, "jail (SLASHER_ROLE)", lambda: foundation.jail(key, "downtime"))
     m(foundation, "withdraw (treasury's slashed stake)", foundation.withdraw)
+    w3 = clients[0].w3
+    consensus = dev_validator().consensus
+    head = int(w3.eth.block_number)
+    genesis = bytes(w3.eth.get_block(0)["hash"])
+    vote = Vote(
+        head,
+        0,
+        Step.PRECOMMIT,
+        bytes(w3.eth.get_block(head)["hash"]),
+        consensus.public_key,
+        Credential(vrf_hash=b"\x07" * 64, proof=b"\x08" * 80, weight=1),
+    )
+    signed = replace(vote, signature=consensus.sign(vote.signing_bytes(Chain(31337, genesis))))
+    m(delegator, "proveLiveness (one precommit)", lambda: delegator.prove_liveness(encode(signed)))
+    foundation.set_liveness_window(16, "bench")
+    for _ in range(17):
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    m(delegator, "reportDowntime (jails)", lambda: delegator.report_downtime(consensus.public_key))
 
     did = DidRegistry(clients[3])
     me = did.own_did()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from typer.testing import CliRunner
 
 from powerverse.cli.app import _register_subcommands, app
@@ -214,3 +215,30 @@ def test_submit_evidence_through_the_cli(dev_node: ThreadedNode, tmp_path: Path)
     assert refused.exit_code == 1 and json.loads(refused.stdout)["error"] == "InvalidEvidence"
     garbage.write_text("not json")
     assert pv(dev_node, "stake", "submit-evidence", str(garbage), signer=5).exit_code == 2
+
+
+def test_liveness_and_downtime_through_the_cli(tmp_path: Path) -> None:
+    from powerverse.node.runner import dev_validator
+    from tests.market.test_staking_liveness import _mine
+
+    node = run_threaded(NodeConfig(data_dir=tmp_path / "data", dev=True, rpc_port=0))
+    try:
+        key = "0x" + dev_validator().consensus.public_key.hex()
+        doc = ok(pv(node, "stake", "liveness", key, "--json"))
+        assert doc["liveUntil"] == doc["lastLive"] + 10_000 and doc["down"] is False
+        early = pv(node, "stake", "report-downtime", key, "--json", signer=5)
+        assert early.exit_code == 1 and json.loads(early.stdout)["error"] == "NotDown"
+        from powerverse.market.staking import Staking
+        from tests.market.conftest import make_factory
+
+        signers = [Account.from_key(a.private_key) for a in dev_accounts(count=1)]
+        Staking(make_factory(node, signers)(0)).set_liveness_window(16, "cli test")
+        _mine(node, 20)
+        assert ok(pv(node, "stake", "liveness", key, "--json"))["down"] is True
+        jailed = ok(pv(node, "stake", "report-downtime", key, "--json", signer=5))
+        assert jailed["jailed"] is True and jailed["active"] is False
+        unknown = pv(node, "stake", "report-downtime", "0x" + "77" * 32, "--json", signer=5)
+        assert json.loads(unknown.stdout)["error"] == "UnknownConsensusKey"
+        assert pv(node, "stake", "liveness", "0x1234").exit_code == 2  # not a 32-byte key
+    finally:
+        stop_threaded(node)

@@ -36,7 +36,8 @@ class StakedNetwork:
     def __init__(self, root: Path) -> None:
         self.keys = [ValidatorKey.from_label(f"e2e-staked-{i}") for i in range(N)]
         self.joiner = ValidatorKey.from_label("e2e-joiner")
-        base = dev_genesis(int(time.time()), [a.address for a in dev_accounts()])
+        funded = [a.address for a in dev_accounts()] + [k.address for k in self.keys]
+        base = dev_genesis(int(time.time()), funded)
         validators = tuple(
             Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in self.keys
         )

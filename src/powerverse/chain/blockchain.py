@@ -56,7 +56,12 @@ from powerverse.chain.blockcheck import (
     recover_sender,
 )
 from powerverse.chain.blockrun import BlockRun
-from powerverse.chain.evidence import EVIDENCE_PRECOMPILE, evidence_precompile
+from powerverse.chain.evidence import (
+    EVIDENCE_PRECOMPILE,
+    VOTE_PRECOMPILE,
+    evidence_precompile,
+    vote_precompile,
+)
 from powerverse.chain.exceptions import (
     BlockNotFound,
     ChainError,
@@ -90,12 +95,13 @@ class PowerVerseVM(PragueVM):
 
 
 def _vm_with_evidence(genesis_hash: bytes) -> type[PowerVerseVM]:
-    """PowerVerseVM plus the equivocation-evidence precompile bound to this genesis."""
+    """PowerVerseVM plus the PowerVerse precompiles (evidence, one vote) bound to this genesis."""
     base_state = PowerVerseVM._state_class
     base_computation = base_state.computation_class
     precompiles = {
         **base_computation.get_precompiles(),
         Address(EVIDENCE_PRECOMPILE): evidence_precompile(genesis_hash),
+        Address(VOTE_PRECOMPILE): vote_precompile(genesis_hash),
     }
     computation = type("PowerVerseComputation", (base_computation,), {"_precompiles": precompiles})
     state = type("PowerVerseState", (base_state,), {"computation_class": computation})

@@ -11,6 +11,15 @@ contract knows; so the chain offers a precompile at :data:`EVIDENCE_PRECOMPILE`:
   else (malformed, bad signature, other chain, no conflict): empty output, like ``ecrecover``;
 - gas: :data:`EVIDENCE_GAS`, charged whatever the input.
 
+A second precompile at :data:`VOTE_PRECOMPILE` checks ONE signed vote, so that a validator can
+prove on chain that it takes part in consensus (``Staking.proveLiveness``, downtime jailing):
+
+- input: the vote's wire encoding, as in a finality certificate (``pv_getCertificate``);
+- output for a vote correctly signed for this chain: ``abi.encode(bytes32 consensusKey,
+  uint256 height, uint256 round, uint256 step, bytes32 value)`` (step 1 prevote, 2 precommit;
+  value the block hash voted for); anything else gives empty output;
+- gas: :data:`VOTE_GAS`, charged whatever the input.
+
 The wire and signing formats are the consensus layer's (``powerverse.consensus.messages``); this
 module reads only the fields evidence needs, and a differential test checks it against that
 layer's encoder.
@@ -28,12 +37,25 @@ from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
 from powerverse.crypto import consensus_keys
 from powerverse.crypto.exceptions import CryptoError
 
-__all__ = ["EVIDENCE_GAS", "EVIDENCE_PRECOMPILE", "check_evidence", "evidence_precompile"]
+__all__ = [
+    "EVIDENCE_GAS",
+    "EVIDENCE_PRECOMPILE",
+    "VOTE_GAS",
+    "VOTE_PRECOMPILE",
+    "check_evidence",
+    "check_vote",
+    "evidence_precompile",
+    "vote_precompile",
+]
 
 EVIDENCE_PRECOMPILE: Final = (0x0A00).to_bytes(20, "big")
 """0x0000000000000000000000000000000000000a00."""
 EVIDENCE_GAS: Final = 10_000
 MAX_EVIDENCE_BYTES: Final = 4096
+VOTE_PRECOMPILE: Final = (0x0A01).to_bytes(20, "big")
+"""0x0000000000000000000000000000000000000a01."""
+VOTE_GAS: Final = 5_000
+MAX_VOTE_BYTES: Final = 1024
 
 _DOMAIN: Final = b"powerverse/consensus/v1"
 _PROPOSAL, _VOTE = 2, 3
@@ -117,6 +139,43 @@ def check_evidence(data: bytes, chain_id: int, genesis_hash: bytes) -> tuple[byt
     height = slot_a[1]
     assert isinstance(height, int)
     return sender_a, height
+
+
+def check_vote(
+    data: bytes, chain_id: int, genesis_hash: bytes
+) -> tuple[bytes, int, int, int, bytes] | None:
+    """(consensus key, height, round, step, value) of a vote signed for this chain, else None."""
+    if len(data) > MAX_VOTE_BYTES or data[:1] != bytes([_VOTE]):
+        return None
+    domain = _DOMAIN + chain_id.to_bytes(8, "big") + genesis_hash
+    try:
+        _, slot, value, sender = _message(data, domain)
+    except (_Bad, ValueError):
+        return None
+    _, height, rnd, step = slot
+    assert isinstance(height, int) and isinstance(rnd, int) and isinstance(step, int)
+    return sender, height, rnd, step, value
+
+
+def vote_precompile(genesis_hash: bytes) -> Callable[[ComputationAPI], ComputationAPI]:
+    """The single-vote precompile for a chain with this genesis hash."""
+
+    def run(computation: ComputationAPI) -> ComputationAPI:
+        computation.consume_gas(VOTE_GAS, reason="PowerVerse signed vote")
+        chain_id = int(computation.state.execution_context.chain_id or 0)
+        found = check_vote(computation.msg.data_as_bytes, chain_id, genesis_hash)
+        if found is not None:
+            key, height, rnd, step, value = found
+            computation.output = (
+                key
+                + height.to_bytes(32, "big")
+                + rnd.to_bytes(32, "big")
+                + step.to_bytes(32, "big")
+                + value
+            )
+        return computation
+
+    return run
 
 
 def evidence_precompile(genesis_hash: bytes) -> Callable[[ComputationAPI], ComputationAPI]:

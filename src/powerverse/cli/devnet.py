@@ -340,13 +340,15 @@ def plan_devnet(
 
 
 def devnet_genesis(keys: Sequence[ValidatorKey], timestamp: int) -> Genesis:
-    """Chain 31338: the 20 dev accounts funded, each key a validator with the default stake.
+    """Chain 31338: the 20 dev accounts funded, each key a validator with the default stake
+    (its account funded too, for the gas of its own liveness proofs and evidence).
 
     The committee is every validator with its whole stake (tau_committee = total stake), so
     the devnet runs in the exact BFT regime of docs/consensus.md: safe with less than a third
     of the stake faulty, not merely with high probability.
     """
-    base = dev_genesis(timestamp, [a.address for a in dev_accounts()])
+    funded = [a.address for a in dev_accounts()] + [k.address for k in keys]
+    base = dev_genesis(timestamp, funded)
     validators = tuple(Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in keys)
     units = sum(v.stake for v in validators) // base.consensus.stake_unit_wei
     consensus = replace(base.consensus, tau_committee=max(units, base.consensus.tau_committee))

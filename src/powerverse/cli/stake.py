@@ -1,4 +1,5 @@
-"""`pv stake`: register a validator, delegate, unbond, withdraw; list validators; slash and jail.
+"""`pv stake`: register a validator, delegate, unbond, withdraw; list validators; slash and jail;
+liveness (downtime jailing).
 
 Amounts are PVC (decimals allowed, e.g. ``1.5``) or wei with a ``wei`` suffix (``1000wei``).
 Exit status: 0 done, 1 refused (the contract's error name is printed, or the JSON document with
@@ -320,6 +321,50 @@ def jail(
     _attempt(json_output, lambda: s.jail(consensus_key, reason))
     v = s.validator_by_key(consensus_key)
     _done(json_output, v.to_json(), f"jailed {v.account} until {v.jailed_until}")
+
+
+@app.command("liveness")
+def liveness(
+    consensus_key: Annotated[str, typer.Argument(help="The validator's consensus key (hex).")],
+    rpc_url: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """When a validator last proved its liveness, and from which block it may be jailed."""
+    key = _consensus_key(consensus_key)
+    s = _staking(rpc_url, None, None, None, None, need_signer=False)
+    last, until = _attempt(json_output, lambda: s.liveness(key))
+    head = int(s.client.w3.eth.block_number)
+    doc = {"lastLive": last, "liveUntil": until, "head": head, "down": head >= until}
+    _done(
+        json_output,
+        doc,
+        f"last proof at block {last}; may be reported down after block {until} (head {head})",
+    )
+
+
+@app.command("report-downtime")
+def report_downtime(
+    consensus_key: Annotated[str, typer.Argument(help="The validator's consensus key (hex).")],
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Anyone: jail a validator with no liveness proof for longer than the liveness window."""
+    key = _consensus_key(consensus_key)
+    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
+    _attempt(json_output, lambda: s.report_downtime(key))
+    v = s.validator_by_key(key)
+    _done(json_output, v.to_json(), f"jailed {v.account} for downtime until {v.jailed_until}")
+
+
+def _consensus_key(text: str) -> bytes:
+    try:
+        return parse_consensus_key(text)
+    except MarketError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 def _evidence(evidence_file: Path | None, evidence: str | None) -> bytes:

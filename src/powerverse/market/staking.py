@@ -211,6 +211,34 @@ class Staking:
         (event,) = self.client.events(self.contract, "EvidenceSubmitted", receipt)
         return bytes(event["consensusKey"]), int(event["height"])
 
+    def prove_liveness(self, vote: bytes | str) -> tuple[bytes, int]:
+        """Prove a validator takes part in consensus (anyone may): the wire bytes of one of its
+        signed precommits for a block among the last 256. Returns (consensus key, height)."""
+        raw = vote if isinstance(vote, bytes) else bytes.fromhex(vote.removeprefix("0x"))
+        receipt = self.client.transact(self._fn.proveLiveness(raw))
+        (event,) = self.client.events(self.contract, "LivenessProven", receipt)
+        return bytes(event["consensusKey"]), int(event["height"])
+
+    def report_downtime(self, consensus_key: bytes | str) -> None:
+        """Jail a validator with no liveness proof for more than the liveness window (anyone)."""
+        self.client.transact(self._fn.reportDowntime(parse_consensus_key(consensus_key)))
+
+    def set_liveness_window(self, blocks: int, reason: str) -> None:
+        """GOVERNANCE_ROLE: blocks without a liveness proof before downtime jailing."""
+        self.client.transact(self._fn.setLivenessWindow(blocks, reason))
+
+    def liveness(
+        self, consensus_key: bytes | str, *, block: BlockIdentifier = "latest"
+    ) -> tuple[int, int]:
+        """(block of the last liveness proof, last block before downtime jailing is allowed)."""
+        fn = self._fn.livenessOf(parse_consensus_key(consensus_key))
+        last, until = self.client.call(fn, block=block)
+        return int(last), int(until)
+
+    def liveness_window(self, *, block: BlockIdentifier = "latest") -> int:
+        """Blocks without a liveness proof before a validator may be jailed for downtime."""
+        return int(self.client.call(self._fn.livenessWindow(), block=block))
+
     def jail(self, consensus_key: bytes | str, reason: str) -> None:
         """SLASHER_ROLE: jail the validator with `consensus_key` (e.g. for downtime)."""
         self.client.transact(self._fn.jail(parse_consensus_key(consensus_key), reason))

@@ -74,6 +74,7 @@ from powerverse.consensus.messages import Chain, Credential, Message, Proposal, 
 from powerverse.consensus.messages import decode as decode_message
 from powerverse.consensus.messages import encode as encode_message
 from powerverse.node.evidence_submit import submit_evidence
+from powerverse.node.liveness import LivenessReporter
 from powerverse.node.service import Node, fill_block
 from powerverse.node.staking import ContractStakes
 from powerverse.node.txjournal import TxJournal
@@ -218,6 +219,7 @@ class BftProducer:
         self.evidence: list[Equivocation] = []
         self._evidence_keys: set[tuple[int, int, int, bytes]] = set()
         self.evidence_path = data_dir / "evidence.jsonl"
+        self.liveness: LivenessReporter | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -227,6 +229,10 @@ class BftProducer:
         self.stakes = ContractStakes(node.chain, self.genesis)
         self.chain_ctx = Chain(self.genesis.chain_id, node.chain.genesis_hash)
         self.checker = Checker(self.chain_ctx, self.crypto)
+        if self.key is not None:
+            self.liveness = LivenessReporter(
+                node, self.key.account_key, self.key.consensus.public_key
+            )
         node.consensus = self
         node.tx_listeners.append(self._gossip_tx)
         self._resubmit_journal()
@@ -609,6 +615,11 @@ class BftProducer:
             result.tx_count,
             decision.value.hex()[:16],
         )
+        if self.liveness is not None:
+            try:  # keep this validator's liveness proven; report validators that are down
+                self.liveness.after_commit(decision.height, cert)
+            except Exception:
+                log.exception("liveness bookkeeping failed")
 
     def _record_evidence(self, evidence: Equivocation) -> None:
         """Keep both signed messages, in memory and appended to ``evidence.jsonl``."""

@@ -20,6 +20,12 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 ///   someone forces coin in without a call, e.g. as a block's coinbase).
 ///
 /// The validator set for consensus: `activeValidators()` (see docs/contracts.md, "Staking").
+///
+/// Downtime: a validator proves it takes part in consensus by submitting (itself, or anyone for
+/// it) one of its signed precommits for a recent block (`proveLiveness`; the chain's vote
+/// precompile checks the signature, and the block hash voted for must be the canonical one).
+/// A validator with no such proof for more than `livenessWindow` blocks may be jailed by
+/// anyone (`reportDowntime`); it leaves the active set until it unjails.
 contract Staking is AccessControl, ReentrancyGuard {
     using SafeCast for uint256;
 
@@ -112,6 +118,12 @@ contract Staking is AccessControl, ReentrancyGuard {
     /// @notice The chain's equivocation-evidence precompile (src/powerverse/chain/evidence.py).
     address internal constant EVIDENCE_PRECOMPILE = address(0x0a00);
     bytes internal constant EVIDENCE_DOMAIN = "powerverse/equivocation/v1";
+    /// @notice The chain's signed-vote precompile (src/powerverse/chain/evidence.py).
+    address internal constant VOTE_PRECOMPILE = address(0x0a01);
+    uint256 internal constant PRECOMMIT = 2;
+    /// @notice Blocks a validator may go without a liveness proof before anyone may jail it.
+    uint64 public livenessWindow = 10_000;
+    mapping(uint256 id => uint64 blockNumber) private _lastLive;
     mapping(address account => uint256 amount) public owed;
 
     uint256 public totalBonded;
@@ -148,6 +160,8 @@ contract Staking is AccessControl, ReentrancyGuard {
     );
     event Jailed(address indexed validator, bytes32 indexed consensusKey, uint64 until, string reason);
     event Unjailed(address indexed validator);
+    event LivenessProven(address indexed validator, bytes32 indexed consensusKey, uint256 height);
+    event LivenessWindowChanged(uint64 blocks, string reason);
     event DustSwept(address indexed validator, uint256 amount);
     event ParamsChanged(Params params, string reason);
     event TreasuryChanged(address treasury, string reason);
@@ -173,6 +187,11 @@ contract Staking is AccessControl, ReentrancyGuard {
     error EvidenceAlreadyUsed(bytes32 evidenceHash);
     error InvalidEvidence();
     error NotJailed(address validator);
+    error AlreadyJailed(bytes32 consensusKey);
+    error InvalidLivenessProof();
+    error StaleLivenessProof(uint256 height);
+    error NotDown(bytes32 consensusKey, uint256 liveUntil);
+    error InvalidLivenessWindow(uint64 blocks);
     error JailPeriodNotOver(address validator, uint64 until);
     error InvalidParams(string what);
     error GenesisStakeMismatch(uint256 balance, uint256 stakes);
@@ -237,6 +256,7 @@ contract Staking is AccessControl, ReentrancyGuard {
         uint256 self = _valueOf(v, _delegations[id][msg.sender]);
         if (self < _params.minSelfStake) revert SelfStakeTooLow(self, _params.minSelfStake);
         v.jailed = false;
+        _lastLive[id] = block.number.toUint64(); // a fresh liveness window
         emit Unjailed(msg.sender);
     }
 
@@ -353,6 +373,50 @@ contract Staking is AccessControl, ReentrancyGuard {
         _credit(treasury, bonded + unbonding);
         emit Slashed(v.account, consensusKey, evidenceHash, fractionBps, bonded, unbonding);
         _jail(v, "equivocation");
+    }
+
+    /// @notice Anyone: prove that a validator takes part in consensus with one of its signed
+    /// precommits (the wire bytes of a vote from a finality certificate, `pv_getCertificate`)
+    /// for a block among the last 256. Moves its liveness window forward to that block.
+    function proveLiveness(bytes calldata vote) external returns (bytes32 consensusKey, uint256 height) {
+        (bool ok, bytes memory out) = VOTE_PRECOMPILE.staticcall(vote);
+        if (!ok || out.length != 160) revert InvalidLivenessProof();
+        uint256 step;
+        bytes32 value;
+        (consensusKey, height,, step, value) = abi.decode(out, (bytes32, uint256, uint256, uint256, bytes32));
+        if (step != PRECOMMIT) revert InvalidLivenessProof();
+        // blockhash is zero for the current and future blocks and beyond the last 256
+        if (height >= block.number || value == bytes32(0) || blockhash(height) != value) {
+            revert StaleLivenessProof(height);
+        }
+        uint256 id = _requireKey(consensusKey);
+        if (height > _lastLive[id]) _lastLive[id] = height.toUint64();
+        emit LivenessProven(_validators[id - 1].account, consensusKey, height);
+    }
+
+    /// @notice Anyone: jail an active validator with no liveness proof for more than
+    /// `livenessWindow` blocks (since its last proof, registration or unjailing).
+    function reportDowntime(bytes32 consensusKey) external {
+        uint256 id = _requireKey(consensusKey);
+        Validator storage v = _validators[id - 1];
+        if (v.jailed) revert AlreadyJailed(consensusKey);
+        uint256 liveUntil = uint256(_lastLive[id]) + livenessWindow;
+        if (!_isActive(v, id) || block.number <= liveUntil) revert NotDown(consensusKey, liveUntil);
+        _jail(v, "downtime");
+    }
+
+    /// @notice Blocks without a liveness proof after which a validator may be jailed (governance).
+    function setLivenessWindow(uint64 blocks, string calldata reason) external onlyRole(GOVERNANCE_ROLE) {
+        if (blocks < 16) revert InvalidLivenessWindow(blocks);
+        livenessWindow = blocks;
+        emit LivenessWindowChanged(blocks, reason);
+    }
+
+    /// @notice The block of the validator's last liveness proof (or registration / unjailing),
+    /// and the last block before which it cannot be jailed for downtime.
+    function livenessOf(bytes32 consensusKey) external view returns (uint64 lastLive, uint256 liveUntil) {
+        lastLive = _lastLive[_requireKey(consensusKey)];
+        liveUntil = uint256(lastLive) + livenessWindow;
     }
 
     /// @notice Jail the validator with `consensusKey` (e.g. for long downtime) for the jail period.
@@ -483,6 +547,7 @@ contract Staking is AccessControl, ReentrancyGuard {
         uint256 id = _validators.length;
         _idByKey[consensusKey] = id;
         _idByAccount[account] = id;
+        _lastLive[id] = block.number.toUint64();
         emit ValidatorRegistered(account, consensusKey, commissionBps, selfStake);
     }
 
