@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from powerverse.chain.devtime import BlockTime, ManualClock
@@ -40,3 +42,18 @@ def test_pin_must_be_after_parent() -> None:
     bt = BlockTime(ManualClock(1000.0))
     with pytest.raises(ValueError, match="lower than or equal"):
         bt.pin_next(999, parent_timestamp=999)
+
+
+def test_clock_offsets_are_saved_and_loaded(tmp_path: Path) -> None:
+    from powerverse.chain.devtime import load_clock_offset, save_clock_offset
+
+    path = tmp_path / "dev-clock.json"
+    assert load_clock_offset(None) == 0
+    assert load_clock_offset(path) == 0  # no file yet
+    save_clock_offset(path, 3600)
+    assert load_clock_offset(path) == 3600
+    assert not path.with_suffix(".tmp").exists()
+    for bad in ("not json", '{"offset": -5}', '{"offset": "7"}', "{}", "[]"):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match="dev-clock"):
+            load_clock_offset(path)

@@ -515,6 +515,36 @@ def test_real_devnet_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             time.sleep(1)
         hashes = {rpc(u, "eth_getBlockByNumber", ["0x3", False])["hash"] for u in urls}
         assert len(hashes) == 1, hashes
+
+        # time travel: every validator's clock moves, also a stopped one's (saved offset)
+        def run(*args: str) -> Any:
+            done = subprocess.run(
+                [*pv, *args, "--dir", str(directory)], capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        run("stop", "3")
+        warp = json.loads(run("warp", "3600", "--json"))
+        assert [(n["index"], n["running"], n["offset"]) for n in warp["nodes"]] == [
+            (0, True, 3600), (1, True, 3600), (2, True, 3600), (3, False, 3600),
+        ]  # fmt: skip
+        assert json.loads((directory / "node-3" / "dev-clock.json").read_text())["offset"] == 3600
+        run("start", "3")
+        assert rpc(urls[3], "pv_nodeInfo")["devClock"] is True
+        future = time.time() + 3500
+
+        def head(u: str) -> dict[str, Any]:
+            return rpc(u, "eth_getBlockByNumber", ["latest", False])  # type: ignore[no-any-return]
+
+        deadline = time.monotonic() + 120
+        while min(int(head(u)["timestamp"], 16) for u in urls) < future:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no block an hour ahead after warp\n{_logs(directory)}")
+            time.sleep(1)
+        number = min(int(head(u)["number"], 16) for u in urls)
+        hashes = {rpc(u, "eth_getBlockByNumber", [hex(number), False])["hash"] for u in urls}
+        assert len(hashes) == 1, hashes
     finally:
         down = subprocess.run(
             [*pv, "down", "--dir", str(directory)],

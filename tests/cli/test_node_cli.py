@@ -55,6 +55,12 @@ def test_bad_block_time_is_a_usage_error() -> None:
     assert result.exit_code == 2
 
 
+def test_dev_clock_is_for_validator_networks_only() -> None:
+    result = runner.invoke(app, ["node", "--dev", "--dev-clock"])
+    assert result.exit_code == 2
+    assert "--dev-clock" in result.output
+
+
 def test_genesis_dev_writes_and_refuses_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "g.json"
     assert runner.invoke(app, ["genesis", "dev", "--out", str(out)]).exit_code == 0

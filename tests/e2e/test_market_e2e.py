@@ -1,16 +1,23 @@
-"""The market end to end: real `pv` processes against a real `pv node --dev` process.
+"""The market end to end: real `pv` processes against a real four-validator devnet.
 
-The main flows go through the `pv` executable exactly as a user types them (the README's
-walk-through, `--json` output parsed); the Python SDK cross-checks the money to the wei. One
-node serves the module: a rental from listing to withdrawal with the fee and both reviews; task
-orders accepted, rejected into arbitration and refunded past their deadline; freezes and
-blacklists; and last, kill -9 right after a rent, then a restart on the same data directory
-that must keep every escrow and every balance owed.
+`pv devnet up` starts four validator processes that agree on every block (BFT over real
+sockets); time moves on with `pv devnet warp` (evm_increaseTime on every validator). The main
+flows go through the `pv` executable exactly as a user types them (the README's walk-through,
+`--json` output parsed); the Python SDK cross-checks the money to the wei. One devnet serves the
+module: a rental from listing to withdrawal with the fee and both reviews; task orders accepted,
+rejected into arbitration and refunded past their deadline; freezes and blacklists; and last,
+kill -9 of the validator the CLI talks to right after a rent, then a restart on the same data
+directory: it catches up, and every escrow and every balance owed is still there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,8 @@ from powerverse.market.orders import Orders, Specs
 from powerverse.market.rentals import Rentals, RentalState
 from powerverse.market.resources import Cpu, Disk, Gpu, Location, PerformPara, Ram, Resources
 from powerverse.market.reviews import ReputationStats, Reviews
-from tests.e2e.nodeproc import NodeProcess, rpc
+from tests.cli.test_devnet import ports
+from tests.e2e.nodeproc import PV_BIN, REPO_ROOT, rpc
 from tests.e2e.pvcli import PvCli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -62,11 +70,91 @@ def addr(i: int) -> str:
     return to_checksum_address(dev_accounts()[i].address)
 
 
+VALIDATORS = 4
+
+
+class DevnetProcesses:
+    """A devnet driven through `pv devnet` (real processes); node 0 serves the CLI and SDK."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def devnet(self, *args: str) -> Any:
+        """`pv devnet ARGS --dir DIR --json`: its JSON document (the command must succeed)."""
+        done = subprocess.run(
+            [str(PV_BIN), "devnet", *args, "--dir", str(self.directory), "--json"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, f"pv devnet {args} -> {done.returncode}\n{done.stderr}"
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    def up(self) -> None:
+        doc = self.devnet("up", "-n", str(VALIDATORS), *ports(VALIDATORS))
+        self.urls = [n["rpcUrl"] for n in doc["nodes"]]
+
+    @property
+    def url(self) -> str:
+        return str(self.urls[0])
+
+    def height(self, i: int) -> int:
+        return int(rpc(self.urls[i], "eth_blockNumber"), 16)
+
+    def kill9(self) -> None:
+        """SIGKILL node 0 (the one the CLI talks to) and wait until it is gone."""
+        (node,) = [n for n in self.devnet("status")["nodes"] if n["index"] == 0]
+        os.kill(node["pid"], signal.SIGKILL)
+        wait_for("node 0 to die", lambda: not _alive(node["pid"]))
+
+    def start(self) -> None:
+        """Start node 0 again on its data directory (`pv devnet start 0`)."""
+        done = subprocess.run(
+            [str(PV_BIN), "devnet", "start", "0", "--dir", str(self.directory)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def down(self) -> None:
+        subprocess.run(
+            [str(PV_BIN), "devnet", "down", "--dir", str(self.directory)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie (not yet reaped) counts as dead
+        return f.read().split(") ")[-1][:1] != "Z"
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Poll `done` until it holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 @dataclass
 class Market:
-    """The node under test, the `pv` command pointed at it, and SDK views for cross-checks."""
+    """The devnet under test, the `pv` command pointed at it, and SDK views for cross-checks."""
 
-    node: NodeProcess
+    node: DevnetProcesses
     pv: PvCli
 
     def client(self, signer: int | None = None) -> ChainClient:
@@ -100,12 +188,12 @@ class Market:
         return int(rpc(self.node.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
     def warp_past(self, moment: int) -> None:
-        """Move chain time past `moment` (dev RPC), however far the head runs ahead of the clock."""
+        """Move chain time past `moment`: every validator's clock (`pv devnet warp`), then wait
+        for the network to finalize a block after it."""
         head = self.head_time()
         if head <= moment:
-            rpc(self.node.url, "evm_increaseTime", [moment - head + 1])
-            rpc(self.node.url, "evm_mine", [moment + 1])
-        assert self.head_time() > moment
+            self.node.devnet("warp", str(moment - head + 2))
+        wait_for(f"a block after {moment}", lambda: self.head_time() > moment)
 
     def paid_gas(self, tx: dict[str, Any]) -> int:
         """Wei a transaction from the CLI's `tx` document cost its sender."""
@@ -127,13 +215,13 @@ class Market:
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    """One `pv node --dev` process with its own data directory for the whole module."""
-    node = NodeProcess(tmp_path_factory.mktemp("market-e2e") / "data")
-    node.start()
+    """One four-validator devnet (`pv devnet up`) for the whole module."""
+    devnet = DevnetProcesses(tmp_path_factory.mktemp("market-e2e") / "devnet")
     try:
-        yield Market(node, PvCli(node.url))
+        devnet.up()
+        yield Market(devnet, PvCli(devnet.url))
     finally:
-        node.stop()
+        devnet.down()
 
 
 def test_rental_walk_through(market: Market, tmp_path: Path) -> None:
@@ -342,12 +430,20 @@ def test_kill_9_after_a_rent_loses_nothing(market: Market) -> None:
     before = _money_snapshot(market)
     assert before["market_owed"][addr(8)] >= PVC // 4 and before["orders_owed"][addr(8)] >= PVC
     assert before["market"].escrowed >= PVC // 2 and before["orders"].escrowed >= PVC
-    height = int(rpc(market.node.url, "eth_blockNumber"), 16)
+    height = market.node.height(0)
 
     market.node.kill9()
     market.node.start()
 
-    assert int(rpc(market.node.url, "eth_blockNumber"), 16) == height
+    # it catches up with the three validators that went on, and agrees with them
+    wait_for("node 0 to catch up", lambda: market.node.height(0) >= market.node.height(1) > height)
+    number = market.node.height(1)
+    assert (
+        len(
+            {rpc(u, "eth_getBlockByNumber", [hex(number), False])["hash"] for u in market.node.urls}
+        )
+        == 1
+    )
     assert _money_snapshot(market) == before
     rental = market.rentals.rental(rid)
     assert rental.state == RentalState.PENDING and rental.escrow == PVC // 2

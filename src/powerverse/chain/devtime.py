@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -36,6 +39,33 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.now += seconds
+
+
+DEV_CLOCK_FILE = "dev-clock.json"
+"""Where a --dev-clock node keeps its clock offset, in its data directory."""
+
+
+def load_clock_offset(path: Path | None) -> int:
+    """The clock offset a dev-clock node saved (0 without a file)."""
+    if path is None or not path.exists():
+        return 0
+    try:
+        offset = json.loads(path.read_text())["offset"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a dev-clock file: {exc}") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"{path}: the offset must be a non-negative integer")
+    return offset
+
+
+def save_clock_offset(path: Path, offset: int) -> None:
+    """Persist a dev-clock node's offset atomically, so a restart keeps the chain's time."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"offset": offset}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 @dataclass

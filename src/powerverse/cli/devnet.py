@@ -53,6 +53,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from powerverse.chain.devtime import DEV_CLOCK_FILE, load_clock_offset, save_clock_offset
 from powerverse.chain.exceptions import ChainError
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, err_console, fail, print_json
@@ -310,9 +311,11 @@ def plan_devnet(
             str(rpc_base_port + i),
             "--p2p-port",
             str(p2p_base_port + i),
-            # A development network: scripts send many transactions from one account.
+            # A development network: scripts send many transactions from one account,
+            # and move time forward (`pv devnet warp`, evm_increaseTime on every node).
             "--txpool-account-slots",
             "4096",
+            "--dev-clock",
         ]
         for bootnode in bootnodes:
             args += ["--bootnode", bootnode]
@@ -913,6 +916,51 @@ def status(
     up_count = sum(n["running"] for n in nodes)
     console.print(f"devnet in {directory}: {up_count}/{len(nodes)} nodes running")
     console.print(table)
+
+
+@app.command("warp")
+def warp(
+    seconds: int = typer.Argument(..., help="Seconds to move every clock forward.", min=1),
+    directory: Path = _dir_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Time travel: move every validator's clock forward (block timestamps follow).
+
+    Running nodes get evm_increaseTime; a stopped node's saved offset is moved too, so it
+    agrees with the others' block times when it starts again.
+    """
+    _quiet_http()
+    directory = _abs(directory)
+    with _errors(), _locked(directory):
+        devnet = Devnet.load(directory)
+        moved = []
+        for record in devnet.nodes:
+            running = is_our_node(record)
+            if running:
+                try:
+                    offset = int(_rpc(record.rpc_url, "evm_increaseTime", [seconds]))
+                except (_RpcUnavailable, ValueError) as exc:
+                    raise DevnetError(
+                        f"node {record.index} did not move its clock ({exc}); a devnet made "
+                        "before --dev-clock existed needs `pv devnet up --fresh`"
+                    ) from None
+            else:
+                path = record.data_dir / DEV_CLOCK_FILE
+                try:
+                    offset = load_clock_offset(path) + seconds
+                    record.data_dir.mkdir(parents=True, exist_ok=True)
+                    save_clock_offset(path, offset)
+                except (OSError, ValueError) as exc:
+                    raise DevnetError(f"node {record.index}: {exc}") from None
+            moved.append({"index": record.index, "running": running, "offset": offset})
+    if as_json:
+        print_json({"seconds": seconds, "nodes": moved})
+        return
+    offsets = sorted({m["offset"] for m in moved})
+    typer.echo(
+        f"moved {len(moved)} validators' clocks {seconds} s forward "
+        f"(offset now {', '.join(map(str, offsets))} s)"
+    )
 
 
 @app.command("stop")

@@ -54,6 +54,12 @@ def node(
         help="Pending transactions kept per account (default 64; dev mode 4096).",
         min=1,
     ),
+    dev_clock: bool = typer.Option(
+        False,
+        "--dev-clock",
+        help="Validator networks for development (pv devnet): accept evm_increaseTime, which "
+        "moves this node's clock forward; move every validator alike.",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the startup information as one JSON line."
     ),
@@ -73,6 +79,8 @@ def node(
         fail("--p2p-port must be between 0 and 65535", EXIT_USAGE)
     if p2p_port is not None and dev:
         fail("--p2p-port runs a validator network; it cannot be combined with --dev", EXIT_USAGE)
+    if dev_clock and dev:
+        fail("--dev-clock is for validator networks; a --dev chain moves time anyway", EXIT_USAGE)
     if bootnode and p2p_port is None:
         fail("--bootnode needs --p2p-port", EXIT_USAGE)
     for item in bootnode:
@@ -96,6 +104,7 @@ def node(
         p2p_host=p2p_host,
         bootnodes=tuple(bootnode),
         account_slots=account_slots,
+        dev_clock=dev_clock,
     )
     try:
         uvloop.run(_serve(config, as_json))

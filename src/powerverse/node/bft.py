@@ -226,6 +226,9 @@ class BftProducer:
     async def run(self, node: Node) -> None:
         """Produce (agree on) blocks until cancelled."""
         self.node = node
+        if node.dev_clock:  # a devnet whose time scripts move (evm_increaseTime)
+            wall = self.clock
+            self.clock = lambda: wall() + node.block_time.offset
         self.stakes = ContractStakes(node.chain, self.genesis)
         self.chain_ctx = Chain(self.genesis.chain_id, node.chain.genesis_hash)
         self.checker = Checker(self.chain_ctx, self.crypto)

@@ -12,8 +12,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
-from powerverse.chain.devtime import BlockTime, Clock, SystemClock
-from powerverse.chain.exceptions import GenesisError
+from powerverse.chain.devtime import (
+    DEV_CLOCK_FILE,
+    BlockTime,
+    Clock,
+    SystemClock,
+    load_clock_offset,
+)
+from powerverse.chain.exceptions import GenesisError, StoreError
 from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecutor
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
@@ -53,6 +59,7 @@ class NodeConfig:
     p2p_host: str = "127.0.0.1"
     bootnodes: tuple[str, ...] = ()
     account_slots: int | None = None  # pending transactions per account (pool), if not default
+    dev_clock: bool = False  # a validator network that accepts evm_increaseTime (devnets)
 
 
 def dev_validator() -> ValidatorKey:
@@ -143,6 +150,13 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
         )
     if config.executor not in ("process", "thread"):
         raise ValueError(f"unknown executor {config.executor!r}")
+    if config.dev_clock and config.dev:
+        raise GenesisError("--dev-clock is for validator networks; a dev chain moves time anyway")
+    clock_file = data_dir / DEV_CLOCK_FILE if config.dev_clock else None
+    try:
+        offset = load_clock_offset(clock_file)
+    except ValueError as exc:
+        raise StoreError(f"{exc}; delete it to start from the wall clock") from None
     in_process = config.executor == "thread"
     store = LmdbStore(data_dir, sole_writer=in_process)
     executor: BlockExecutor
@@ -170,10 +184,11 @@ async def start_node(config: NodeConfig, producer: BlockProducer | None = None) 
     node = Node(
         chain=chain,
         pool=pool,
-        block_time=BlockTime(config.clock),
+        block_time=BlockTime(config.clock, offset=offset),
         coinbase=vkey.address,
         executor=executor,
         dev=config.dev,
+        clock_file=clock_file,
     )
     node.pool.on_new_head(node.head_state(), base_fee=node.next_base_fee())
     filters = FilterManager(clock=time.monotonic)

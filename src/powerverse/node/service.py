@@ -12,13 +12,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_typing import Address
 
 from powerverse.chain.blockchain import Blockchain, BuiltBlock
-from powerverse.chain.devtime import BlockTime
+from powerverse.chain.devtime import BlockTime, save_clock_offset
 from powerverse.chain.exceptions import BlockNotFound, DevModeOnly
 from powerverse.chain.executor import BlockExecutor, BuildResult
 from powerverse.chain.txpool import PooledTx, TxPool
@@ -93,6 +94,9 @@ class Node:
     coinbase: bytes
     executor: BlockExecutor
     dev: bool = False
+    # Set on a validator network started with --dev-clock (devnets): evm_increaseTime moves
+    # this node's clock forward (for consensus too) and the offset is kept in this file.
+    clock_file: Path | None = None
     block_listeners: list[BlockListener] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _head_state: HeadState | None = None
@@ -253,10 +257,23 @@ class Node:
         if not self.dev:
             raise DevModeOnly(f"{method} is only available on a dev chain (pv node --dev)")
 
+    @property
+    def dev_clock(self) -> bool:
+        """Whether evm_increaseTime works on this validator network node (--dev-clock)."""
+        return self.clock_file is not None
+
     def increase_time(self, seconds: int) -> int:
-        """evm_increaseTime: move chain time forward; returns the total offset."""
-        self._require_dev("evm_increaseTime")
-        return self.block_time.increase(seconds)
+        """evm_increaseTime: move chain time forward; returns the total offset.
+
+        On a --dev-clock validator node the offset moves this node's clock, which consensus
+        uses too; every validator of the network must be moved alike (``pv devnet warp``).
+        """
+        if self.clock_file is None:
+            self._require_dev("evm_increaseTime")
+        offset = self.block_time.increase(seconds)
+        if self.clock_file is not None:
+            save_clock_offset(self.clock_file, offset)
+        return offset
 
     def set_next_block_timestamp(self, timestamp: int) -> None:
         """evm_setNextBlockTimestamp."""

@@ -549,7 +549,8 @@ class EthApi:
             raise MethodNotAllowed(method)
 
     async def evm_increaseTime(self, params: Any, ctx: CallContext) -> str:
-        self._dev("evm_increaseTime")
+        if not self.node.dev_clock:
+            self._dev("evm_increaseTime")
         (seconds_raw,) = p.params_list(params, ("seconds",), 1)
         seconds = _int_or_quantity(seconds_raw, "seconds")
         try:
@@ -597,6 +598,7 @@ class EthApi:
             "chainId": hexq(self.chain.chain_id),
             "genesisHash": hexd(self.chain.genesis_hash),
             "dev": self.node.dev,
+            "devClock": self.node.dev_clock,
             "coinbase": tx_json_address(self.node.coinbase),
             "height": hexq(head.block_number),
             "headHash": hexd(head.hash),
