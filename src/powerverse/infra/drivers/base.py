@@ -86,6 +86,8 @@ class InstanceSpec:
     volumes: tuple[VolumeAttachment, ...] = ()
     gpu_pci_addresses: tuple[str, ...] = ()  # vfio-pci passthrough, e.g. "0000:65:00.0"
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # shell commands run once at first boot (cloud-init `runcmd`; the tiny image runs them too)
+    startup_commands: tuple[str, ...] = ()
 
 
 class InstanceState(enum.Enum):
