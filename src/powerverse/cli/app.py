@@ -54,6 +54,7 @@ GROUPS = (
     "task",
     "review",
     "arbitration",
+    "provider",
 )
 """Sub-apps, each `powerverse.cli.<name>.app`, mounted as `pv <name>`."""
 COMMANDS = ("node", "status")

@@ -87,6 +87,13 @@ def _signer(
         fail(str(exc))
 
 
+def signer_of(
+    from_: str | None, keystore: Path | None, password_file: Path | None, dev_account: int | None
+) -> LocalAccount | None:
+    """The account chosen by --from/--keystore/--password-file or --dev-account (None if none)."""
+    return _signer(from_, keystore, password_file, dev_account)
+
+
 def connect(
     rpc_url: str,
     *,
