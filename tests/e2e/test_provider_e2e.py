@@ -185,11 +185,12 @@ def test_rent_a_vm_log_in_with_the_did_key_and_settle_at_expiry(
 
     api = AgentClient(world["api"], Account.from_key(dev_accounts()[CONSUMER].private_key))
     creds = api.credentials(rid)
-    port = creds["ssh"]["port"]
+    assert creds.ssh is not None and creds.rental_id == rid
+    port = creds.ssh.port
     wait_for("SSH into the VM", lambda: _ssh(key, port, "true").returncode == 0, timeout=180)
     done = _ssh(key, port, "hostname; grep -c ^processor /proc/cpuinfo")
     assert done.stdout.split() == [f"rental-{rid}", "1"]
-    assert api.lease(rid)["state"] == "running"
+    assert api.lease(rid).state == "running"
     stranger = AgentClient(world["api"], Account.from_key(dev_accounts()[7].private_key))
     with pytest.raises(Exception, match="403"):
         stranger.lease(rid)
