@@ -143,6 +143,17 @@ def test_clock_falls_back_to_cpuinfo_without_cpufreq(tmp_path: Path) -> None:
     assert hw.cpu.virtualization == ("svm",) and hw.cpu.hypervisor
 
 
+def test_arm_cpuinfo_without_core_ids(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    _write(proc / "cpuinfo", "".join(
+        f"processor\t: {i}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd aes\nCPU part\t: 0xd40\n\n"
+        for i in range(3)
+    ) + "Hardware\t: Test SoC\n")  # fmt: skip
+    hw = discover(procfs=proc, sysfs=tmp_path / "sys", nvml=None, dmidecode=None, network=False)
+    assert (hw.cpu.cores, hw.cpu.threads) == (3, 3) and hw.cpu.virtualization == ()
+    assert hw.cpu.max_mhz is None and hw.cpu.model == "unknown"
+
+
 def test_discovery_on_this_machine() -> None:
     hw = discover({"region": "here", "latitude": 0, "longitude": 0})
     assert hw.cpu.threads == len(os.sched_getaffinity(0)) or hw.cpu.threads == os.cpu_count()

@@ -298,10 +298,11 @@ def _cpu(procfs: Path, sysfs: Path) -> CpuInfo:
     for b in blocks:
         flags |= set((b.get("flags") or b.get("features") or "").split())
     threads = len(blocks)
-    cores = len({(b.get("physical id", "0"), b["core id"]) for b in blocks if "core id" in b})
+    # no "core id" (e.g. ARM): one thread per core
+    cores = len({(b.get("physical id", "0"), b.get("core id", b["processor"])) for b in blocks})
     if not threads:  # no usable cpuinfo: the running machine's counts
         threads = psutil.cpu_count(logical=True) or 1
-    cores = cores or psutil.cpu_count(logical=False) or threads
+        cores = psutil.cpu_count(logical=False) or threads
     clocks: list[float] = []
     for b in blocks:
         with contextlib.suppress(KeyError, ValueError):
