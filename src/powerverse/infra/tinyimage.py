@@ -11,9 +11,10 @@ links). Nothing is downloaded. Its ``/init``:
   ``runcmd`` lines, like cloud-init does on cloud images;
 - brings up eth0 with DHCP (QEMU user networking) and starts dropbear on port 22 (root login
   by key only);
+- reboots on Ctrl-Alt-Del (the QEMU driver's soft reboot), printing ``PV-REBOOT``;
 - every second brings hot-plugged CPUs online and prints a status line
-  ``PV-STATUS cpus=<online> memtotal_kb=<n> memfree_kb=<n>`` so a test can see what the
-  guest sees.
+  ``PV-STATUS cpus=<online> memtotal_kb=<n> memfree_kb=<n> balloon_kb=<n>`` (the last is the
+  memory the balloon driver holds, from ``/proc/vmstat``) so a test can see what the guest sees.
 
 :func:`build_tiny_image` caches the result by content hash in a directory the caller chooses.
 """
@@ -23,17 +24,29 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
+import re
 import shutil
 import stat
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from powerverse.infra.exceptions import ToolMissing
 from powerverse.infra.tools import find_tool
 
-__all__ = ["BOOT_MARKER", "STATUS_PREFIX", "TinyImage", "build_tiny_image", "find_kernel"]
+__all__ = [
+    "BOOT_MARKER",
+    "MIN_MEMORY_MIB",
+    "MODULES",
+    "STATUS_PREFIX",
+    "TinyImage",
+    "build_tiny_image",
+    "find_kernel",
+    "module_order",
+]
 
 BOOT_MARKER = "PV-BOOT-OK"
 STATUS_PREFIX = "PV-STATUS"
@@ -42,6 +55,7 @@ MODULES = (
     "virtio_balloon", "virtio_blk", "virtio_net", "cdrom", "isofs",
 )  # fmt: skip
 CMDLINE = "console=ttyS0 panic=-1 quiet"
+MIN_MEMORY_MIB = 96  # measured: with 64 MiB the kernel dies before its first console line
 
 _INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -51,7 +65,11 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
-for m in $(cat /etc/modules.order); do insmod /lib/modules/$m.ko 2>/dev/null; done
+# Ctrl-Alt-Del (QMP send-key, the driver's soft reboot) reaches PID 1 as SIGINT
+trap 'echo PV-REBOOT; sync; reboot -f' INT
+for m in $(cat /etc/modules.order); do
+  insmod /lib/modules/$m.ko 2>/dev/null || echo "PV-MODULE-FAILED $m"
+done
 sleep 0.3
 hostname pv-vm
 # the items of a top-level list in the seed's user-data (the subset of YAML cloud-init writes)
@@ -59,28 +77,23 @@ yaml_list() {
   awk -v key="$1:" '$1==key{k=1;next} /^[^ -]/{k=0}
     k&&/^ *- /{sub(/^ *- */,"");gsub(/^"|"$/,"");print}' /mnt/seed/user-data
 }
-# cloud-init NoCloud seed: the first ISO9660 disk carrying user-data
-for dev in /dev/vd? /dev/sr?; do
-  [ -b "$dev" ] || continue
-  if mount -t iso9660 -o ro "$dev" /mnt/seed 2>/dev/null; then
-    if [ -f /mnt/seed/user-data ]; then
-      yaml_list ssh_authorized_keys > /root/.ssh/authorized_keys
-      yaml_list runcmd > /etc/runcmd
-      h=$(awk '/^local-hostname:/{print $2}' /mnt/seed/meta-data 2>/dev/null)
-      [ -n "$h" ] && hostname "$h"
-      break
-    fi
-    umount /mnt/seed
-  fi
-done
+# cloud-init NoCloud seed: the ISO9660 volume labelled cidata
+seed=$(findfs LABEL=cidata 2>/dev/null)
+if [ -n "$seed" ] && mount -t iso9660 -o ro "$seed" /mnt/seed; then
+  yaml_list ssh_authorized_keys > /root/.ssh/authorized_keys
+  yaml_list runcmd > /etc/runcmd
+  h=$(awk '/^local-hostname:/{print $2}' /mnt/seed/meta-data 2>/dev/null)
+  [ -n "$h" ] && hostname "$h"
+  echo "PV-SEED keys=$(grep -c . /root/.ssh/authorized_keys)"
+fi
 chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
 ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
   ip link set eth0 up
-  udhcpc -q -n -t 5 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
+  udhcpc -q -n -t 3 -T 1 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
 fi
 dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
-dropbear -R -s -E -p 22 2>/var/log/dropbear.log
+dropbear -s -E -p 22 -r /etc/dropbear/dropbear_ed25519_host_key 2>/var/log/dropbear.log
 [ -f /etc/runcmd ] && sh /etc/runcmd > /var/log/runcmd.log 2>&1
 echo PV-BOOT-OK
 while true; do
@@ -88,9 +101,11 @@ while true; do
     [ -f "$c/online" ] && [ "$(cat $c/online)" = 0 ] && echo 1 > "$c/online"
   done
   cpus=$(grep -c ^processor /proc/cpuinfo)
-  total=$(awk '/^MemTotal:/{print $2}' /proc/meminfo)
-  free=$(awk '/^MemFree:/{print $2}' /proc/meminfo)
-  echo "PV-STATUS cpus=$cpus memtotal_kb=$total memfree_kb=$free"
+  mem=$(awk '/^MemTotal:/{t=$2} /^MemFree:/{f=$2} END{print "memtotal_kb=" t " memfree_kb=" f}' \
+    /proc/meminfo)
+  balloon=$(awk '/^balloon_inflate /{i=$2} /^balloon_deflate /{d=$2}
+    END{if (i != "") print " balloon_kb=" (i-d)*4}' /proc/vmstat)
+  echo "PV-STATUS cpus=$cpus $mem$balloon"
   sleep 1
 done
 """
@@ -117,9 +132,13 @@ class TinyImage:
     cmdline: str = CMDLINE
 
 
+def _version_key(path: Path) -> tuple[tuple[int, str], ...]:
+    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.-]", path.name))
+
+
 def find_kernel(boot: Path = Path("/boot")) -> tuple[Path, str]:
     """The newest Debian cloud kernel on the host and its version."""
-    kernels = sorted(boot.glob("vmlinuz-*-cloud-amd64"))
+    kernels = sorted(boot.glob("vmlinuz-*-cloud-amd64"), key=_version_key)
     if not kernels:
         raise ToolMissing(
             f"no cloud kernel in {boot} (Debian: apt-get install linux-image-cloud-amd64)"
@@ -128,15 +147,27 @@ def find_kernel(boot: Path = Path("/boot")) -> tuple[Path, str]:
     return kernel, kernel.name.removeprefix("vmlinuz-")
 
 
-def _module_order(modules_dir: Path) -> list[tuple[str, Path]]:
-    """The wanted modules and their dependencies, each after what it needs."""
+def _module_name(path: str) -> str:
+    return Path(path).name.split(".ko")[0].replace("-", "_")
+
+
+def module_order(modules_dir: Path) -> list[tuple[str, Path]]:
+    """The wanted modules that the kernel has as modules (built-in ones need no loading) and
+    their dependencies from ``modules.dep``, each after what it needs."""
     deps: dict[str, list[str]] = {}
     paths: dict[str, str] = {}
-    for line in (modules_dir / "modules.dep").read_text().splitlines():
+    try:
+        lines = (modules_dir / "modules.dep").read_text().splitlines()
+    except FileNotFoundError:
+        raise ToolMissing(
+            f"no {modules_dir}/modules.dep: the cloud kernel's modules are missing "
+            "(Debian: apt-get install --reinstall linux-image-cloud-amd64)"
+        ) from None
+    for line in lines:
         target, _, rest = line.partition(":")
-        name = Path(target).name.split(".ko")[0]
+        name = _module_name(target)
         paths[name] = target
-        deps[name] = [Path(d).name.split(".ko")[0] for d in rest.split()]
+        deps[name] = [_module_name(d) for d in rest.split()]
     order: list[str] = []
 
     def visit(name: str) -> None:
@@ -151,12 +182,24 @@ def _module_order(modules_dir: Path) -> list[tuple[str, Path]]:
     return [(name, modules_dir / paths[name]) for name in order]
 
 
+def _module_bytes(path: Path) -> bytes:
+    """A module's ELF object, decompressed (busybox ``insmod`` loads plain ``.ko`` files)."""
+    data = path.read_bytes()
+    if path.name.endswith(".ko.xz"):
+        return lzma.decompress(data)
+    if path.name.endswith(".ko.gz"):
+        return gzip.decompress(data)
+    if path.name.endswith(".ko"):
+        return data
+    raise ToolMissing(f"cannot unpack kernel module {path} (only .ko, .ko.xz and .ko.gz)")
+
+
 def _shared_libs(binary: str) -> list[Path]:
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False).stdout
+    """The shared libraries ``binary`` loads (the dynamic loader included), from ``ldd``."""
+    done = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False)
     libs = []
-    for line in out.splitlines():
-        parts = line.split()
-        for part in parts:
+    for line in done.stdout.splitlines():
+        for part in line.split():
             if part.startswith("/"):
                 libs.append(Path(part))
                 break
@@ -186,15 +229,24 @@ def _newc(files: dict[str, tuple[bytes, int]]) -> bytes:
     return out.getvalue()
 
 
-def build_tiny_image(cache_dir: Path, *, boot: Path = Path("/boot")) -> TinyImage:
-    """Build (or reuse from ``cache_dir``) the tiny image; needs busybox, dropbear, the kernel."""
-    kernel, version = find_kernel(boot)
+def _static_busybox() -> str:
     busybox = find_tool("busybox")
+    done = subprocess.run(["ldd", busybox], capture_output=True, text=True, check=False)
+    if "=>" in done.stdout:
+        raise ToolMissing(
+            f"{busybox} is linked dynamically; the image needs a static one "
+            "(Debian: apt-get install busybox-static)"
+        )
+    return busybox
+
+
+def _image_entries(version: str, modules_root: Path) -> dict[str, tuple[bytes, int]]:
+    busybox = _static_busybox()
     dropbear = shutil.which("dropbear") or shutil.which("dropbear", path="/usr/sbin")
-    dropbearkey = shutil.which("dropbearkey")
+    dropbearkey = shutil.which("dropbearkey") or shutil.which("dropbearkey", path="/usr/bin")
     if dropbear is None or dropbearkey is None:
         raise ToolMissing("dropbear is not installed (Debian: apt-get install dropbear-bin)")
-    modules = _module_order(Path("/lib/modules") / version)
+    modules = module_order(modules_root / version)
     files: dict[str, tuple[bytes, int]] = {
         "init": (_INIT.encode(), 0o755),
         "etc/udhcpc.script": (_UDHCPC.encode(), 0o755),
@@ -207,11 +259,21 @@ def build_tiny_image(cache_dir: Path, *, boot: Path = Path("/boot")) -> TinyImag
         "usr/bin/dropbearkey": (Path(dropbearkey).read_bytes(), 0o755),
     }
     for name, module in modules:
-        files[f"lib/modules/{name}.ko"] = (module.read_bytes(), 0o644)
+        files[f"lib/modules/{name}.ko"] = (_module_bytes(module), 0o644)
     for binary in (dropbear, dropbearkey):
         for lib in _shared_libs(binary):
-            real = lib.resolve()
-            files[str(lib).lstrip("/")] = (real.read_bytes(), 0o755)
+            files[str(lib).lstrip("/")] = (lib.resolve().read_bytes(), 0o755)
+    return files
+
+
+def build_tiny_image(
+    cache_dir: Path, *, boot: Path = Path("/boot"), modules: Path = Path("/lib/modules")
+) -> TinyImage:
+    """Build (or reuse from ``cache_dir``) the tiny image from the host's kernel, busybox and
+    dropbear; the cache key is a hash of everything that goes in, so a kernel or package
+    update makes a new image and concurrent builders agree on the result."""
+    kernel, version = find_kernel(boot)
+    files = _image_entries(version, modules)
     digest = hashlib.sha256(kernel.read_bytes())
     for name, (data, mode) in sorted(files.items()):
         digest.update(f"{name}:{mode}:{len(data)}:".encode() + hashlib.sha256(data).digest())
@@ -220,13 +282,16 @@ def build_tiny_image(cache_dir: Path, *, boot: Path = Path("/boot")) -> TinyImag
     image = TinyImage(kernel=out / "vmlinuz", initrd=out / "initrd.img")
     if image.kernel.exists() and image.initrd.exists():
         return image
-    tmp = cache_dir / f".tiny-{key}.{os.getpid()}"
+    tmp = cache_dir / f".tiny-{key}.{os.getpid()}.{threading.get_ident()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    shutil.copyfile(kernel, tmp / "vmlinuz")
-    (tmp / "initrd.img").write_bytes(gzip.compress(_newc(files), compresslevel=6, mtime=0))
     try:
+        shutil.copyfile(kernel, tmp / "vmlinuz")
+        (tmp / "initrd.img").write_bytes(gzip.compress(_newc(files), compresslevel=6, mtime=0))
         tmp.rename(out)
-    except OSError:  # built concurrently by another process: use theirs
+    except OSError:
+        if not (image.kernel.exists() and image.initrd.exists()):
+            raise  # not a concurrent build that got there first: a real failure
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return image
