@@ -22,6 +22,7 @@ import itertools
 import os
 import pwd
 import signal
+import stat
 import time
 import zlib
 from dataclasses import dataclass
@@ -301,10 +302,14 @@ class UidLease:
 
     def __init__(self, *, base: int, span: int, lock_dir: Path, hint: str = "") -> None:
         lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = lock_dir.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise OSError(f"{lock_dir} must be a directory of uid {os.geteuid()} only it may write")
         start = zlib.crc32(hint.encode()) % span
         for offset in range(span):
             uid = base + (start + offset) % span
-            fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            fd = os.open(lock_dir / f"{uid}.lock", flags, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

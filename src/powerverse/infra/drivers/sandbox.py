@@ -26,7 +26,7 @@ the task runs and ends it (the whole PID namespace) as soon as one is reached:
   ``RLIMIT_AS`` per process plus the runner's sum of its processes' RSS -> OUT_OF_MEMORY;
 - processes: ``max_processes`` tasks (threads count) of its own, by the ``pids`` cgroup where
   possible and ``RLIMIT_NPROC`` always (per uid, hence the uid of its own; set inside the
-  user namespace by ``prlimit`` when the agent is not root) -> PROCESS_LIMIT;
+  user namespace by util-linux's ``prlimit`` when the agent is not root) -> PROCESS_LIMIT;
 - output: ``RLIMIT_FSIZE`` per file and the output directory's size (every file and directory
   counts at least 512 bytes, so floods of empty files count too) -> OUTPUT_LIMIT.
 
@@ -91,6 +91,7 @@ _PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 _TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ETC = ("ld.so.cache", "alternatives", "ssl", "ca-certificates", "nsswitch.conf", "localtime")
 _ETC_NET = ("resolv.conf", "hosts", "host.conf", "gai.conf")
+_PRLIMIT = "/usr/bin/prlimit"  # util-linux; inside the sandbox too, under the read-only /usr
 _BWRAP_TASKS = 2  # bubblewrap's own processes: the one we start and the namespace's init
 _AS_SLACK = 64 << 20  # address space for bubblewrap and the C library beyond the task's memory
 _MIN_MEMORY = 16 << 20
@@ -122,7 +123,9 @@ class SandboxRunner(TaskRunner):
     ) -> None:
         self.uid_base = uid_base
         self.uid_span = uid_span
-        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "pv-sandbox-uids"
+        run_dir = Path("/run")
+        default = run_dir if os.access(run_dir, os.W_OK) else Path(tempfile.gettempdir())
+        self.lock_dir = lock_dir or default / "powerverse-sandbox-uids"
         self.cgroups = cgroups
         self.clock = clock
         self.poll_seconds = poll_seconds
@@ -164,7 +167,7 @@ class SandboxRunner(TaskRunner):
 
         def command(status_fd: int) -> list[str]:
             return _command(
-                bwrap, spec, scratch, workdir, inputs, status_fd, root=lease is not None
+                bwrap, spec, scratch, workdir, inputs, status_fd, groups, root=lease is not None
             )
 
         started = self.clock()
@@ -360,6 +363,7 @@ def _command(
     workdir: Path,
     inputs: Mapping[str, Path],
     status_fd: int,
+    groups: TaskCgroups,
     *,
     root: bool,
 ) -> list[str]:
@@ -388,13 +392,24 @@ def _command(
     for key, value in sorted(spec.env.items()):
         args += ["--setenv", key, value]
     args += ["--json-status-fd", str(status_fd), "--remount-ro", "/", "--"]
-    prlimit = shutil.which("prlimit")
-    if not root and prlimit and prlimit.startswith("/usr/"):
+    if not root and Path(_PRLIMIT).is_file():
         # RLIMIT_NPROC counts per uid in the task's user namespace only when set inside it:
         # set outside, it would count every process of the agent's uid on the host
-        nproc = limits.max_processes + _BWRAP_TASKS
-        args += [prlimit, f"--nproc={nproc}:{nproc}", "--"]
+        nproc = _nproc(limits, groups, outside=False)
+        args += [_PRLIMIT, f"--nproc={nproc}:{nproc}", "--"]
     return [*args, *spec.argv]
+
+
+def _nproc(limits: TaskLimits, groups: TaskCgroups, *, outside: bool) -> int:
+    """RLIMIT_NPROC for a task: its processes, bubblewrap's that it counts (``outside``: set
+    before bubblewrap starts, it counts both of them; set inside the user namespace, only the
+    init), and one spare that lets the /proc scan see a task going over its limit."""
+    nproc = limits.max_processes + (_BWRAP_TASKS if outside else 1) + 1
+    if "pids" in groups.controllers:
+        # the pids cgroup, which counts its refusals, must be what stops a fork bomb:
+        # RLIMIT_NPROC also counts forks still in flight on every CPU, so leave it room
+        nproc += 2 * (os.cpu_count() or 1) + 8
+    return nproc
 
 
 def _preexec(limits: TaskLimits, groups: TaskCgroups, lease: UidLease | None) -> Callable[[], None]:
@@ -412,9 +427,7 @@ def _preexec(limits: TaskLimits, groups: TaskCgroups, lease: UidLease | None) ->
         rlimits.append((resource.RLIMIT_AS, memory, memory))
     uid = lease.uid if lease else None
     if uid is not None:
-        # one more than the pids cgroup allows, so that cgroup (which counts the refusals)
-        # is the one that stops a fork bomb; the task's spare one shows in the /proc scan
-        nproc = limits.max_processes + _BWRAP_TASKS + 1
+        nproc = _nproc(limits, groups, outside=True)
         rlimits.append((resource.RLIMIT_NPROC, nproc, nproc))
 
     def setup() -> None:
@@ -511,7 +524,8 @@ class _Watch:
         for line in lines:
             with contextlib.suppress(ValueError):
                 doc = json.loads(line)
-                self.status.update({k: v for k, v in doc.items() if isinstance(v, int)})
+                if isinstance(doc, dict):
+                    self.status.update({k: v for k, v in doc.items() if isinstance(v, int)})
 
     def reap(self) -> bool:
         """Whether bubblewrap has exited (then :attr:`code` is set)."""
