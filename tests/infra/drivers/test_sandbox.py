@@ -372,11 +372,17 @@ AGENT = textwrap.dedent("""
     from pathlib import Path
     from powerverse.infra.drivers.base import TaskLimits, TaskSpec
     from powerverse.infra.drivers.sandbox import SandboxRunner
+    from powerverse.infra.exceptions import SandboxError
     out, argv = Path(sys.argv[1]), json.loads(sys.argv[2])
-    spec = TaskSpec(task_id=out.name, argv=tuple(argv), limits=TaskLimits(
+    inputs = {k: Path(v) for k, v in json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}").items()}
+    spec = TaskSpec(task_id=out.name, argv=tuple(argv), inputs=inputs, limits=TaskLimits(
         wall_seconds=120, memory_bytes=128 << 20, max_processes=20, max_output_bytes=1 << 20))
-    result = SandboxRunner().run(spec, out)
-    print(json.dumps([result.outcome.value, sorted(p.name for p in out.iterdir())]))
+    try:
+        result = SandboxRunner().run(spec, out)
+    except SandboxError as exc:
+        print(json.dumps(["refused", str(exc)]))
+    else:
+        print(json.dumps([result.outcome.value, sorted(p.name for p in out.iterdir())]))
 """)
 
 
@@ -400,7 +406,7 @@ def test_the_task_dies_with_the_agent(tmp_path: Path) -> None:
     assert marked(marker) == []
 
 
-def test_an_agent_that_is_not_root_holds_tasks_to_their_limits(tmp_path: Path) -> None:
+def test_an_agent_that_is_not_root_holds_tasks_to_their_limits() -> None:
     """The same limits when the agent runs as an ordinary user (here: nobody)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to become another user")
@@ -421,20 +427,34 @@ def test_an_agent_that_is_not_root_holds_tasks_to_their_limits(tmp_path: Path) -
         probe = "import powerverse.infra.drivers.sandbox"
         usable = [p for p in (sys.executable, PY) if as_nobody(p, "-c", probe).returncode == 0]
         assert usable, "no Python with which the user nobody can import the sandbox"
+        data, secret = home / "data.txt", home / "secret.txt"
+        data.write_text("input data")
+        data.chmod(0o644)
+        secret.write_text("root's")
+        secret.chmod(0o600)  # root's alone: the agent (nobody) cannot give it to a task
+        copy = "cat /inputs/data > /output/f"
         cases = {
-            "ok": (["sh", "-c", "echo hi > /output/f"], "succeeded"),
-            "mem": ([PY, "-c", "a = []\nwhile True: a.append(bytearray(10**7))"], "out_of_memory"),
-            "fork": (["sh", "-c", "f(){ f | f & }; f; sleep 3"], "process_limit"),
+            "ok": (["sh", "-c", copy], {"data": str(data)}, "succeeded"),
+            "secret": (["sh", "-c", copy], {"data": str(secret)}, "refused"),
+            "mem": (
+                [PY, "-c", "a = []\nwhile True: a.append(bytearray(10**7))"],
+                {},
+                "out_of_memory",
+            ),
+            "fork": (["sh", "-c", "f(){ f | f & }; f; sleep 3"], {}, "process_limit"),
         }
-        for name, (argv, outcome) in cases.items():
+        for name, (argv, inputs, outcome) in cases.items():
             (home / name).mkdir()
             (home / name).chmod(0o777)
-            done = as_nobody(usable[0], "-c", AGENT, str(home / name), json.dumps(argv))
+            done = as_nobody(
+                usable[0], "-c", AGENT, str(home / name), json.dumps(argv), json.dumps(inputs)
+            )
             assert done.returncode == 0, done.stderr
-            got, files = json.loads(done.stdout)
+            got, detail = json.loads(done.stdout)
             assert got == outcome, (name, done.stdout)
-            if name == "ok":
-                assert files == ["f"]
+            if outcome == "refused":
+                assert "not readable" in detail
+        assert (home / "ok" / "f").read_text() == "input data"
     finally:
         shutil.rmtree(home)
 

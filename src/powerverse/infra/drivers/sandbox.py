@@ -256,6 +256,8 @@ def _check(spec: TaskSpec, output_dir: Path) -> None:
         raise SandboxError(f"output directory {output_dir} does not exist (or is not a directory)")
     if any(output_dir.iterdir()):
         raise SandboxError(f"output directory {output_dir} is not empty: give each task a new one")
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise SandboxError(f"output directory {output_dir} is not writable by the agent")
     for name, path in spec.inputs.items():
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             raise SandboxError(f"input name {name!r} must be a plain file name")
@@ -263,6 +265,8 @@ def _check(spec: TaskSpec, output_dir: Path) -> None:
             raise SandboxError(f"input {name!r}: {path} does not exist")
         if not (path.is_file() or path.is_dir()):
             raise SandboxError(f"input {name!r}: {path} is neither a file nor a directory")
+        if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+            raise SandboxError(f"input {name!r}: {path} is not readable by the agent")
     for key, value in spec.env.items():
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise SandboxError(f"environment variable {key!r}: invalid name or value")
