@@ -36,7 +36,7 @@ MODES = ["cgroups", "rlimits"]  # rlimits: as on a host where no cgroup can be m
 
 @pytest.fixture(autouse=True)
 def _bwrap() -> None:
-    require_tools("bwrap", "python3")
+    require_tools("bwrap", PY)  # Debian's python3, for the tasks (the venv's is not in /usr)
 
 
 def run(
