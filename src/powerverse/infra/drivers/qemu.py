@@ -197,11 +197,14 @@ class QemuDriver(ComputeDriver):
 
     @contextlib.contextmanager
     def _session(self, instance_id: str) -> Iterator[QmpSession]:
-        if self._pid(instance_id) is None:
-            raise InvalidInstanceState(f"instance {instance_id} is not running (QEMU is gone)")
-        sock = self._dir(instance_id) / "qmp.sock"
-        with QmpSession(sock, timeout=self.qmp_timeout) as session:
-            yield session
+        """A QMP session, under the instance's lock: QEMU serves one QMP client at a time, so
+        a second thread's connection would wait unanswered until the first one closes."""
+        with self._locked(instance_id):
+            if self._pid(instance_id) is None:
+                raise InvalidInstanceState(f"instance {instance_id} is not running (QEMU is gone)")
+            sock = self._dir(instance_id) / "qmp.sock"
+            with QmpSession(sock, timeout=self.qmp_timeout) as session:
+                yield session
 
     def _qmp(self, instance_id: str, command: str, args: Mapping[str, Any] | None = None) -> Any:
         with self._session(instance_id) as session:
