@@ -394,7 +394,7 @@ class QemuDriver(ComputeDriver):
                 raise InvalidInstanceState(f"instance {instance_id} is {state.value}")
             if hard:
                 self._qmp(instance_id, "system_reset")
-                if state == InstanceState.PAUSED:
+                if state != InstanceState.RUNNING:  # a reset leaves these in "prelaunch"
                     self._qmp(instance_id, "cont")
             else:
                 if state != InstanceState.RUNNING:
