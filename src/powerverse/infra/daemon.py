@@ -1,10 +1,11 @@
 """``pv provider up``: the agent daemon — the reconcile loop plus the signed REST API.
 
 The provider directory holds ``provider.yaml``, the agent's key (``agent.key``, 0600), its
-state database, the VMs' files (``vms/``), the object store (``objects/``) and task work
-directories (``tasks/``). The daemon re-adopts running VMs, then every ``poll_seconds`` runs one
-:meth:`Agent.step`; the API runs beside it (uvicorn in a thread). SIGTERM or Ctrl-C stop it
-cleanly; VMs keep running (they belong to leases, not to the daemon).
+state database, the VMs' usage samples (``metering.sqlite``, every 30 s), the VMs' files
+(``vms/``), the object store (``objects/``) and task work directories (``tasks/``). The daemon
+re-adopts running VMs, then every ``poll_seconds`` runs one :meth:`Agent.step`; the API runs
+beside it (uvicorn in a thread). SIGTERM or Ctrl-C stop it cleanly; VMs keep running (they
+belong to leases, not to the daemon).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from powerverse.infra.config import ProviderConfig
 from powerverse.infra.drivers.qemu import QemuDriver
 from powerverse.infra.drivers.sandbox import SandboxRunner
 from powerverse.infra.exceptions import ConfigError
+from powerverse.infra.metering import Meter
 from powerverse.infra.objects import ObjectStore
 from powerverse.infra.state import AgentState, LeaseState
 from powerverse.market.client import ChainClient
@@ -39,6 +41,8 @@ __all__ = ["AGENT_KEY_FILE", "ChainLeases", "Daemon", "load_or_create_agent_key"
 log = logging.getLogger(__name__)
 
 AGENT_KEY_FILE = "agent.key"
+METER_SECONDS = 30.0
+"""How often the daemon samples every VM's usage (metering.sqlite)."""
 
 
 def load_or_create_agent_key(directory: Path) -> LocalAccount:
@@ -96,6 +100,8 @@ class Daemon:
         self.state = AgentState(directory / "agent.sqlite")
         self.driver = QemuDriver(directory / "vms", accel=accel)
         self.store = ObjectStore(directory / "objects")
+        self.meter = Meter(self.driver, directory / "metering.sqlite")
+        self._last_sample = 0.0
         offers = {
             r.token_id: Offer(
                 token_id=r.token_id,
@@ -157,6 +163,9 @@ class Daemon:
             started = time.monotonic()
             try:
                 self.agent.step()
+                if time.monotonic() - self._last_sample >= METER_SECONDS:
+                    self._last_sample = time.monotonic()
+                    self.meter.sample()
             except Exception:  # the chain may be unreachable for a while: keep going
                 log.exception("reconcile step failed")
             self._stop.wait(max(0.0, self.config.poll_seconds - (time.monotonic() - started)))
