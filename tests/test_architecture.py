@@ -1,5 +1,6 @@
 """Imports go one way: crypto ← chain ← node.service ← rpc ← node.runner ← cli, and
-crypto ← chain ← contracts ← market ← infra ← cli."""
+crypto ← chain ← contracts ← market ← infra ← cli; economics (pure tokenomics) imports nothing
+of powerverse and anything may import it."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "powerverse"
 
 # What each package (or module) may import from powerverse, besides itself.
 ALLOWED: dict[str, set[str]] = {
+    "economics": set(),
     "crypto": set(),
-    "chain": {"crypto"},
-    "consensus": {"crypto", "chain"},
-    "p2p": {"crypto", "chain", "consensus"},
-    "node.service": {"crypto", "chain", "consensus"},
-    "rpc": {"crypto", "chain", "consensus", "node.service"},
-    "contracts": {"crypto", "chain"},
-    "market": {"crypto", "chain", "contracts"},
-    "infra": {"crypto", "chain", "contracts", "market"},
+    "chain": {"crypto", "economics"},
+    "consensus": {"crypto", "chain", "economics"},
+    "p2p": {"crypto", "chain", "consensus", "economics"},
+    "node.service": {"crypto", "chain", "consensus", "economics"},
+    "rpc": {"crypto", "chain", "consensus", "node.service", "economics"},
+    "contracts": {"crypto", "chain", "economics"},
+    "market": {"crypto", "chain", "contracts", "economics"},
+    "infra": {"crypto", "chain", "contracts", "market", "economics"},
 }
 
 
