@@ -7,9 +7,11 @@ consumer puts an SSH key in its DID document and rents the resource with `pv mar
 agent boots a real QEMU VM, confirms the rental on chain, and the consumer logs in over the
 forwarded SSH port with its own key (the port comes from the agent's signed API, encrypted to
 the consumer). Time moves past the end (`pv devnet warp`): the agent settles and wipes the VM.
-Then a task order is taken, run in the sandbox, submitted and accepted. Last, the agent is
+Then a task order is taken, run in the sandbox, submitted and accepted. Then the agent is
 killed with SIGKILL right after a rent, before it could confirm, and restarted: the rental is
-served once (one VM, one confirm) and nothing is paid twice.
+served once (one VM, one confirm) and nothing is paid twice. Last, the foundation (a verifier)
+re-verifies the resource with `pv resource challenge`: a fair challenge passes, one the agent
+cannot finish before its deadline is flagged on chain.
 """
 
 from __future__ import annotations
@@ -125,8 +127,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert resource["verified"] is False and resource["listed"] is False
         token = resource["tokenId"]
         assert first["evidenceHash"] == init["evidenceHash"]
-        pv.ok("resource", "verify", str(token), "--evidence-hash", init["evidenceHash"],
-              signer=FOUNDATION)  # fmt: skip
+        verified = pv.ok("resource", "verify", str(token), "--evidence-file",
+                         str(provider_dir / "evidence.json"), signer=FOUNDATION)  # fmt: skip
+        assert verified["verification"]["evidenceHash"] == init["evidenceHash"]
         second = pv.ok("provider", "register", "--dir", str(provider_dir), signer=PROVIDER)
         assert second["resources"][0] == {"name": "vm", "tokenId": token, "verified": True,
                                           "listed": True}  # fmt: skip
@@ -262,3 +265,33 @@ def test_agent_killed_mid_provision_serves_the_rental_once(world: dict[str, Any]
     lease = next(x for x in status["leases"] if x["rentalId"] == rid)
     assert lease["state"] == "confirmed"
     assert rentals.rental(rid).escrow == 2 * PVC  # held once, nothing paid out twice
+
+
+def test_a_verifier_rechallenges_the_resource_and_flags_a_failure(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    pv, token = world["pv"], world["token"]
+    small = ("--cpu-rounds", "20000", "--memory-mib", "8", "--disk-mib", "4")
+    answer = tmp_path / "answer.json"
+    passed = pv.ok("resource", "challenge", str(token), "--window", "120", *small,
+                   "--baseline", str(world["dir"] / "evidence.json"), "--tolerance", "0.05",
+                   "--out", str(answer), "--flag", signer=FOUNDATION)  # fmt: skip
+    assert passed["status"] == "ok" and passed["findings"] == [] and passed["flagTx"] is None
+    signed = json.loads(answer.read_text())
+    assert signed["doc"]["challenge"] == passed["challenge"]
+    assert signed["doc"]["agent"] == world["init"]["agent"]
+    # only a VERIFIER_ROLE holder's challenge is run
+    refused = pv.run("resource", "challenge", str(token), *small, signer=CONSUMER)
+    assert refused.returncode == 1 and "VERIFIER_ROLE" in refused.stderr
+    # a deadline no agent can meet with this much work: FLAG, and flagged on chain
+    late = pv.run("resource", "challenge", str(token), "--window", "2", "--cpu-rounds",
+                  "6000000", "--memory-mib", "8", "--disk-mib", "4", "--flag", "--json",
+                  signer=FOUNDATION)  # fmt: skip
+    assert late.returncode == 1, late.stderr
+    verdict = json.loads(late.stdout)
+    assert verdict["status"] == "flag" and verdict["flagTx"] is not None
+    assert "deadline" in {f["field"] for f in verdict["findings"]}
+    shown = pv.ok("resource", "show", str(token))
+    assert shown["verification"]["status"] == "flagged"
+    assert shown["verification"]["evidenceHash"] == verdict["evidenceHash"]
+    assert shown["performPoints"] == 0

@@ -499,7 +499,7 @@ def test_openapi_lists_the_paths_and_the_signature_scheme(agent: Agent) -> None:
         "/v1/leases/{rental_id}/usage": "get",
         "/v1/leases/{rental_id}/credentials": "get",
     }
-    assert set(doc["paths"]) == {"/v1/health", "/v1/agent", *lease_paths}
+    assert set(doc["paths"]) == {"/v1/health", "/v1/agent", "/v1/challenges", *lease_paths}
     schemes = doc["components"]["securitySchemes"]
     headers = ["X-PV-Address", "X-PV-Timestamp", "X-PV-Nonce", "X-PV-Signature"]
     assert {k: (v["type"], v["in"], v["name"]) for k, v in schemes.items()} == {

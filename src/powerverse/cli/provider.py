@@ -93,7 +93,7 @@ def init(
     json_output: JsonOption = False,
 ) -> None:
     """Discover and benchmark this machine; write provider.yaml and signed evidence."""
-    from powerverse.infra.attestation import sign_doc
+    from powerverse.infra.attestation import BenchmarkReport, sign_report
     from powerverse.infra.benchmark import run_benchmarks
     from powerverse.infra.daemon import load_or_create_agent_key
     from powerverse.infra.hardware import discover
@@ -133,16 +133,17 @@ def init(
         )
     agent = load_or_create_agent_key(directory)
     para = perform_para(hw, results, vcpus=vcpus, memory_mib=memory_mib)
-    report = sign_doc(
+    report = sign_report(
         agent,
-        {
-            "kind": "pv-benchmark-report",
-            "agent": agent.address,
-            "hardware": hw.to_json(),
-            "results": results.to_json(),
-            "claimed": _para_json(para),
-            "at": int(time.time()),
-        },
+        BenchmarkReport(
+            hardware=hw,
+            results=results,
+            claimed=para,
+            agent=agent.address,
+            token_id=None,
+            seed=seed.hex(),
+            timestamp=int(time.time()),
+        ),
     )
     (directory / EVIDENCE_FILE).write_text(json.dumps(report.to_json(), indent=1))
     config = ProviderConfig(
@@ -192,10 +193,10 @@ def register(
     json_output: JsonOption = False,
 ) -> None:
     """Mint each resource's NFT (agent set), fund the agent, and list what is verified."""
-    from powerverse.infra.attestation import SignedDoc
+    from powerverse.infra.attestation import SignedReport
     from powerverse.infra.daemon import load_or_create_agent_key
     from powerverse.market.rentals import Rentals
-    from powerverse.market.resources import Location, PerformPara, Resources
+    from powerverse.market.resources import Location, Resources
 
     directory = directory.resolve()
     config = _load(directory)
@@ -205,18 +206,11 @@ def register(
     )  # fmt: skip
     agent = load_or_create_agent_key(directory)
     try:
-        report = SignedDoc.from_json(json.loads((directory / EVIDENCE_FILE).read_text()))
-    except (OSError, ValueError, InfraError) as exc:
+        report = SignedReport.from_json((directory / EVIDENCE_FILE).read_bytes())
+        report.verify(agent=agent.address)
+    except (OSError, InfraError) as exc:
         fail(f"no usable {EVIDENCE_FILE} in {directory} ({exc}): run `pv provider init`")
-    claimed = report.doc["claimed"]
-    para = PerformPara.from_abi(
-        (
-            (claimed["cpu"]["model"], claimed["cpu"]["clock_speed_mhz"], claimed["cpu"]["cores"]),
-            tuple(claimed["gpu"][k] for k in ("model", "memory_mib", "cuda_cores", "count")),
-            (claimed["ram"]["size_mib"], claimed["ram"]["frequency_mhz"]),
-            tuple(claimed["disk"][k] for k in ("kind", "size_gb", "read_mbps", "write_mbps")),
-        )
-    )
+    para = report.report.claimed
     resources, rentals = Resources(client), Rentals(client)
     endpoint = f"http://{config.api.host}:{config.api.port}"
     location = Location.from_degrees(

@@ -9,6 +9,7 @@ done, 1 refused (the contract's error name is printed, or the JSON document with
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +37,7 @@ from powerverse.cli.chainopts import (
     RpcOption,
     sdk,
 )
-from powerverse.cli.common import EXIT_USAGE, fail, print_json
+from powerverse.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, fail, print_json
 from powerverse.market.receipts import TxInfo
 from powerverse.market.resources import (
     Cpu,
@@ -79,7 +80,12 @@ EvidenceHash = Annotated[
     str | None, typer.Option("--evidence-hash", help="32-byte hash of the evidence (hex).")
 ]
 EvidenceFile = Annotated[
-    Path | None, typer.Option("--evidence-file", help="Evidence file; its keccak256 is used.")
+    Path | None,
+    typer.Option(
+        "--evidence-file",
+        help="An agent's signed benchmark report (its evidence hash is used; the signature is "
+        "checked), or any file (its keccak256 is used).",
+    ),
 ]
 
 
@@ -163,10 +169,21 @@ def _evidence(evidence_hash: str | None, evidence_file: Path | None) -> bytes:
     if (evidence_hash is None) == (evidence_file is None):
         fail("give exactly one of --evidence-hash or --evidence-file", EXIT_USAGE)
     if evidence_file is not None:
+        from powerverse.infra.attestation import EvidenceError, SignedReport
+
         try:
-            return keccak(evidence_file.read_bytes())
+            raw = evidence_file.read_bytes()
         except OSError as exc:
             fail(f"cannot read {evidence_file}: {exc.strerror or exc}", EXIT_USAGE)
+        try:  # an agent's signed benchmark report: the hash of its canonical form
+            report = SignedReport.from_json(raw)
+        except EvidenceError:
+            return keccak(raw)
+        try:
+            report.verify()
+        except EvidenceError as exc:
+            fail(f"{evidence_file}: {exc}", EXIT_USAGE)
+        return report.evidence_hash
     assert evidence_hash is not None
     return parse_hash32(evidence_hash, "--evidence-hash")
 
@@ -578,3 +595,115 @@ def set_weights(
     new = Weights(**{k: (asdict(current)[k] if v is None else v) for k, v in given.items()})
     tx = attempt(json_output, lambda: res.set_weights(new))
     done(json_output, {**_weights_json(new), "tx": tx_json(tx)}, "weights updated")
+
+
+@app.command("challenge")
+def challenge(
+    token_id: TokenArg,
+    agent_url: Annotated[
+        str | None,
+        typer.Option("--agent-url", help="The agent's API (default: the endpoint on chain)."),
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", min=1, max=3600, help="Seconds the agent has to answer.")
+    ] = 120,
+    cpu_rounds: Annotated[int, typer.Option("--cpu-rounds", min=1)] = 2_000_000,
+    memory_mib: Annotated[int, typer.Option("--memory-mib", min=1)] = 256,
+    disk_mib: Annotated[int, typer.Option("--disk-mib", min=1)] = 256,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance", min=0.01, max=1.0, help="Flag figures under this fraction of the claim."
+        ),
+    ] = 0.5,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="The signed evidence the resource was verified with (compares speeds with it).",
+        ),
+    ] = None,
+    flag_it: Annotated[
+        bool, typer.Option("--flag", help="Send ResourceNFT.flag when the verdict is FLAG.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the agent's signed answer here.")
+    ] = None,
+    rpc_url: RpcOption = DEFAULT_RPC,
+    from_: FromOption = None,
+    keystore: KeystoreDirOption = None,
+    password_file: PasswordFileOption = None,
+    dev_account: DevAccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """VERIFIER_ROLE: re-verify a resource with a fresh random benchmark challenge.
+
+    The agent must answer before the deadline with work bound to the challenge's seed.
+    Figures far below the claim, or a late or wrong answer, give the verdict FLAG (exit 1);
+    with --flag the resource is then flagged on chain. Exit 3: the agent cannot be reached."""
+    from powerverse.infra.apiclient import AgentApiError
+    from powerverse.infra.attestation import EvidenceError, SignedReport
+    from powerverse.infra.verification import AgentUnreachable, ChallengeSizes, rechallenge
+
+    client = sdk(lambda c: c, rpc_url, from_, keystore, password_file, dev_account)
+    base = None
+    if baseline is not None:
+        try:
+            evidence = SignedReport.from_json(baseline.read_bytes())
+        except (OSError, EvidenceError) as exc:
+            fail(f"--baseline {baseline}: {exc}", EXIT_USAGE)
+        on_chain = Resources(client).get(token_id).verification.evidence_hash
+        if evidence.evidence_hash != on_chain:
+            fail(
+                f"--baseline {baseline} is not the evidence resource #{token_id} was verified "
+                f"with (hash 0x{evidence.evidence_hash.hex()}, on chain 0x{on_chain.hex()})",
+                EXIT_USAGE,
+            )
+        base = evidence.report.results
+    sizes = ChallengeSizes(
+        window_s=window,
+        cpu_rounds=cpu_rounds,
+        cpu_checkpoints=min(64, cpu_rounds),
+        memory_mib=memory_mib,
+        disk_mib=disk_mib,
+    )
+    try:
+        result = attempt(
+            json_output,
+            lambda: rechallenge(
+                client,
+                token_id,
+                sizes=sizes,
+                baseline=base,
+                tolerance=tolerance,
+                flag=flag_it,
+                agent_url=agent_url,
+            ),
+        )
+    except AgentUnreachable as exc:
+        fail(str(exc), EXIT_UNREACHABLE)
+    except AgentApiError as exc:
+        fail(f"the agent refused the challenge ({exc.status}): {exc.detail}")
+    except EvidenceError as exc:
+        fail(f"the agent's answer cannot be attributed to it: {exc}")
+    if out is not None:
+        out.write_text(json.dumps(result.response.to_json(), indent=1))
+    verdict = result.verdict
+    doc = {
+        "tokenId": token_id,
+        "status": verdict.status.value,
+        "challenge": result.challenge.hash,
+        "evidenceHash": "0x" + verdict.evidence_hash.hex(),
+        "findings": [asdict(f) for f in verdict.findings],
+        "flagTx": tx_json(result.flag_tx) if result.flag_tx else None,
+    }
+    if verdict.ok:
+        done(json_output, doc, f"#{token_id} passed re-verification")
+        return
+    lines = [f"#{token_id} FLAG: " + "; ".join(f.detail for f in verdict.findings)]
+    if result.flag_tx:
+        lines.append(f"flagged on chain (tx {result.flag_tx.tx_hash})")
+    else:
+        lines.append("not flagged on chain (add --flag to do so)")
+    done(json_output, doc, "\n".join(lines))
+    raise typer.Exit(1)

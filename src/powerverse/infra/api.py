@@ -11,6 +11,12 @@ signed by the rental's current lessee (the ``X-PV-*`` headers, :mod:`powerverse.
 - ``GET  /v1/leases/{rental_id}/credentials`` how to log in, ECIES-encrypted to the caller's key
   (``?to=did``: to the caller's DID ``keyAgreement`` key instead)
 
+Re-verification: ``POST /v1/challenges`` takes a verifier's signed challenge (its own
+signature authenticates it, see :mod:`powerverse.infra.challenge`), runs the benchmarks with the
+challenge's seed and answers with the agent's signed report; 401 a bad signature, 403 a verifier
+or token the agent does not accept or sizes over its limits, 410 a passed deadline, 422 a
+malformed challenge, 429 while another challenge runs, 501 when the agent takes none.
+
 Status codes: 401 missing, malformed, expired, replayed or foreign signature; 403 signed by
 someone who is not the rental's lessee; 404 a rental this agent does not serve; 410 the lease
 has ended; 409 the VM is not in a state for that (or not running yet); 413 a body over
@@ -20,6 +26,7 @@ has ended; 409 the VM is not in a state for that (or not running yet); 413 a bod
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
@@ -34,6 +41,12 @@ from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from powerverse.infra.attestation import (
+    BadSignature,
+    EvidenceError,
+    MalformedEvidence,
+    SignedReport,
+)
 from powerverse.infra.auth import (
     DOMAIN_NAME,
     DOMAIN_VERSION,
@@ -43,6 +56,7 @@ from powerverse.infra.auth import (
     Verified,
     verify_request,
 )
+from powerverse.infra.challenge import Challenge, ChallengeExpired, ChallengeRefused
 from powerverse.infra.credentials import (
     SCHEME,
     RecipientKey,
@@ -63,6 +77,7 @@ __all__ = [
     "ActionRequest",
     "AgentIdentity",
     "AgentInfo",
+    "ChallengeResponder",
     "ConsoleLog",
     "DidKeyDirectory",
     "EncryptedCredentials",
@@ -117,6 +132,15 @@ class LeaseDirectory(Protocol):
 
     def lease(self, rental_id: int) -> LeaseView | None:
         """Rental ``rental_id`` with its current lessee, or None if this agent does not serve it."""
+        ...
+
+
+class ChallengeResponder(Protocol):
+    """Runs a re-verification challenge (the daemon: :func:`powerverse.infra.challenge.respond`
+    with the agent's key, the hardware and the token's claimed parameters)."""
+
+    def __call__(self, challenge: Challenge) -> SignedReport:
+        """The signed report answering ``challenge`` (EvidenceError subclasses when refused)."""
         ...
 
 
@@ -379,6 +403,7 @@ def create_app(
     nonces: NonceStore,
     clock: Callable[[], float] = time.time,
     did_keys: DidKeyDirectory | None = None,
+    challenges: ChallengeResponder | None = None,
     max_skew: int = MAX_SKEW,
     max_body: int = MAX_BODY,
 ) -> FastAPI:
@@ -386,7 +411,8 @@ def create_app(
 
     ``clock`` (unix seconds) judges signature freshness and lease ends; ``nonces`` remembers used
     nonces (:class:`~powerverse.infra.auth.SqliteNonceStore` in the daemon); ``did_keys`` lets
-    renters ask for credentials encrypted to their DID document's key.
+    renters ask for credentials encrypted to their DID document's key; ``challenges`` answers
+    verifiers' re-verification challenges (one at a time).
     """
     app = _AgentApp(title="PowerVerse agent API", version=identity.version, description=__doc__)
     app.add_middleware(_BodyLimit, limit=max_body)
@@ -485,6 +511,46 @@ def create_app(
             resources=list(identity.resources),
             signing=signing,
         )
+
+    challenge_lock = threading.Lock()
+
+    @app.post(
+        "/v1/challenges",
+        tags=["verification"],
+        responses={
+            code: {"model": ErrorBody, "description": why}
+            for code, why in (
+                (401, "the challenge's signature is bad or not its verifier's"),
+                (403, "a verifier or token this agent does not accept, or sizes over its limits"),
+                (410, "the challenge's deadline has passed"),
+                (429, "another challenge is running"),
+                (501, "this agent takes no challenges"),
+            )
+        },
+    )
+    async def challenge(request: Request) -> JSONResponse:
+        """Run a verifier's signed challenge; the answer is the agent's signed report."""
+        if challenges is None:
+            raise HTTPException(501, "this agent takes no re-verification challenges")
+        try:
+            parsed = Challenge.from_json(await request.body())
+        except MalformedEvidence as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not challenge_lock.acquire(blocking=False):
+            raise HTTPException(429, "another challenge is running on this agent; try again")
+        try:
+            report = await run_in_threadpool(challenges, parsed)
+        except BadSignature as exc:
+            raise HTTPException(401, str(exc)) from None
+        except ChallengeRefused as exc:
+            raise HTTPException(403, str(exc)) from None
+        except ChallengeExpired as exc:
+            raise HTTPException(410, str(exc)) from None
+        except EvidenceError as exc:
+            raise HTTPException(422, str(exc)) from None
+        finally:
+            challenge_lock.release()
+        return JSONResponse(report.to_json())
 
     router = APIRouter(prefix="/v1/leases/{rental_id}", tags=["leases"], responses=_REFUSALS)
     signed = Depends(caller)

@@ -19,7 +19,9 @@ from powerverse.infra.api import (
     LoginCredentials,
     Usage,
 )
+from powerverse.infra.attestation import SignedReport
 from powerverse.infra.auth import sign_request
+from powerverse.infra.challenge import Challenge
 from powerverse.infra.credentials import decrypt_credentials
 from powerverse.infra.exceptions import AuthError, InfraError
 
@@ -93,13 +95,22 @@ class AgentClient:
         return self._domain
 
     def request(
-        self, method: str, path: str, *, body: Any = None, signed: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        signed: bool = True,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send one request (JSON ``body``), signed unless ``signed`` is False; the response,
         or :class:`AgentApiError` for an error status."""
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"content-type": "application/json"} if body is not None else {}
-        request = self.http.build_request(method, path, content=content, headers=headers)
+        extensions = {} if timeout is None else {"timeout": httpx.Timeout(timeout).as_dict()}
+        request = self.http.build_request(
+            method, path, content=content, headers=headers, extensions=extensions
+        )
         if signed:
             agent, chain_id = self.domain()
             request.headers.update(
@@ -170,3 +181,16 @@ class AgentClient:
         sealed = self.encrypted_credentials(rental_id, to="signer" if did_key is None else "did")
         key = bytes(self.account.key) if did_key is None else did_key
         return LoginCredentials.model_validate(decrypt_credentials(key, sealed.ciphertext))
+
+    def challenge(self, challenge: Challenge) -> SignedReport:
+        """Send a verifier's signed challenge; the agent's signed report (unchecked: judge it
+        with :func:`powerverse.infra.challenge.evaluate`). Waits until a little past the
+        challenge's deadline."""
+        wait = max(self.http.timeout.read or 30.0, challenge.deadline - self._clock() + 10.0)
+        response = self.request(
+            "POST", "/v1/challenges", body=challenge.to_json(), signed=False, timeout=wait
+        )
+        try:
+            return SignedReport.from_json(response.json())
+        except ValueError as exc:
+            raise InfraError(f"the agent's answer is not a signed report: {exc}") from None

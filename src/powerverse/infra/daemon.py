@@ -15,9 +15,10 @@ import secrets
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from eth_account import Account
@@ -25,18 +26,29 @@ from eth_account.signers.local import LocalAccount
 
 from powerverse.infra.agent import Agent, Offer
 from powerverse.infra.api import AgentIdentity, LeaseView, create_app
+from powerverse.infra.attestation import SignedReport
 from powerverse.infra.auth import SqliteNonceStore
 from powerverse.infra.chainport import MarketChain
+from powerverse.infra.challenge import Challenge, ChallengeLimits, ChallengeRefused, respond
 from powerverse.infra.config import ProviderConfig
 from powerverse.infra.drivers.qemu import QemuDriver
 from powerverse.infra.drivers.sandbox import SandboxRunner
 from powerverse.infra.exceptions import ConfigError
+from powerverse.infra.hardware import discover
 from powerverse.infra.metering import Meter
 from powerverse.infra.objects import ObjectStore
 from powerverse.infra.state import AgentState, LeaseState
+from powerverse.market.admin import Admin
 from powerverse.market.client import ChainClient
+from powerverse.market.resources import Resources
 
-__all__ = ["AGENT_KEY_FILE", "ChainLeases", "Daemon", "load_or_create_agent_key"]
+__all__ = [
+    "AGENT_KEY_FILE",
+    "ChainLeases",
+    "ChainVerifiedChallenges",
+    "Daemon",
+    "load_or_create_agent_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +92,39 @@ class ChainLeases:
         )
 
 
+@dataclass
+class ChainVerifiedChallenges:
+    """Answers re-verification challenges from holders of ResourceNFT's VERIFIER_ROLE for the
+    tokens this agent serves, against the parameters claimed on chain."""
+
+    account: LocalAccount
+    client: ChainClient
+    token_ids: frozenset[int]
+    work_dir: Path
+    location: Any  # config.LocationConfig
+    limits: ChallengeLimits = field(default_factory=ChallengeLimits)
+
+    def __call__(self, challenge: Challenge) -> SignedReport:
+        verifier = challenge.verify()
+        if not Admin(self.client).has_role("ResourceNFT", "VERIFIER_ROLE", verifier):
+            raise ChallengeRefused(f"{verifier} holds no VERIFIER_ROLE on ResourceNFT")
+        if challenge.token_id not in self.token_ids:
+            raise ChallengeRefused(f"token {challenge.token_id} is not served by this agent")
+        claimed = Resources(self.client).get(challenge.token_id).perform_para
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        log.info("challenge %s from %s for token %d", challenge.hash, verifier, challenge.token_id)
+        return respond(
+            challenge,
+            account=self.account,
+            hardware=discover(self.location),
+            claimed=claimed,
+            disk_dir=self.work_dir,
+            verifiers=None,  # checked above, on chain
+            token_ids=self.token_ids,
+            limits=self.limits,
+        )
+
+
 class Daemon:
     """One provider host's agent process."""
 
@@ -94,7 +139,7 @@ class Daemon:
         self.directory = directory
         self.config = config
         self.account = load_or_create_agent_key(directory)
-        agent_client = ChainClient(config.rpc_url, self.account)
+        agent_client = self.agent_client = ChainClient(config.rpc_url, self.account)
         provider_client = ChainClient(config.rpc_url, provider) if provider else None
         self.chain = MarketChain(agent_client, provider_client)
         self.state = AgentState(directory / "agent.sqlite")
@@ -137,11 +182,19 @@ class Daemon:
 
     def serve_api(self) -> None:
         """Start the REST API in a background thread."""
+        location = self.config.location
         app = create_app(
             identity=self.identity,
             leases=ChainLeases(self.state),
             driver=self.driver,
             nonces=SqliteNonceStore(self.directory / "nonces.sqlite"),
+            challenges=ChainVerifiedChallenges(
+                account=self.account,
+                client=self.agent_client,
+                token_ids=frozenset(self.identity.resources),
+                work_dir=self.directory / "challenge",
+                location=location,
+            ),
         )
         api = self.config.api
         config = uvicorn.Config(app, host=api.host, port=api.port, log_level="warning")
