@@ -67,11 +67,11 @@ def _wait(what: str, check: Any, timeout: float = 300) -> None:
         time.sleep(0.1)
 
 
-def _ssh_ok(key: Path, port: int) -> bool:
+def _ssh_ok(key: Path, port: int, host: str = "127.0.0.1") -> bool:
     return subprocess.run(
         ["ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-         "-o", "LogLevel=ERROR", "root@127.0.0.1", "true"],
+         "-o", "LogLevel=ERROR", f"root@{host}", "true"],
         capture_output=True, timeout=20, check=False,
     ).returncode == 0  # fmt: skip
 
@@ -116,8 +116,8 @@ def rentals(root: Path, count: int) -> dict[str, Any]:
                 _wait("confirm", lambda r=rid: market.rental(r).state == RentalState.ACTIVE)
                 creds = api.credentials(rid)
                 assert creds.ssh is not None
-                ssh_port = creds.ssh.port
-                _wait("ssh", lambda p=ssh_port: _ssh_ok(key, p))
+                ssh_host, ssh_port = creds.ssh.host, creds.ssh.port
+                _wait("ssh", lambda h=ssh_host, p=ssh_port: _ssh_ok(key, p, h))
                 times.append(time.perf_counter() - start)
                 peak = max(peak, proc.memory_info().rss)
                 print(f"rental {i + 1}/{count}: reachable after {times[-1]:.1f} s", file=sys.stderr)

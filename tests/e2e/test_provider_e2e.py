@@ -156,11 +156,13 @@ def _api_up(port: int) -> bool:
         return False
 
 
-def _ssh(key: Path, port: int, command: str) -> subprocess.CompletedProcess[str]:
+def _ssh(
+    key: Path, port: int, command: str, host: str = "127.0.0.1"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-         "-o", "LogLevel=ERROR", "root@127.0.0.1", command],
+         "-o", "LogLevel=ERROR", f"root@{host}", command],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
 
@@ -189,10 +191,19 @@ def test_rent_a_vm_log_in_with_the_did_key_and_settle_at_expiry(
     api = AgentClient(world["api"], Account.from_key(dev_accounts()[CONSUMER].private_key))
     creds = api.credentials(rid)
     assert creds.ssh is not None and creds.rental_id == rid
-    port = creds.ssh.port
-    wait_for("SSH into the VM", lambda: _ssh(key, port, "true").returncode == 0, timeout=180)
-    done = _ssh(key, port, "hostname; grep -c ^processor /proc/cpuinfo")
+    host, port = creds.ssh.host, creds.ssh.port
+    # as root the agent runs each lease on a routed network of its own (SSH through a host
+    # port on the host's address); otherwise user-mode networking on 127.0.0.1
+    routed = os.geteuid() == 0
+    assert host.startswith("127.") != routed
+    wait_for("SSH into the VM", lambda: _ssh(key, port, "true", host).returncode == 0,
+             timeout=180)  # fmt: skip
+    done = _ssh(key, port, "hostname; grep -c ^processor /proc/cpuinfo", host)
     assert done.stdout.split() == [f"rental-{rid}", "1"]
+    if routed:  # the lease's VM cannot reach the host's services (the agent API, the chain)
+        api_port = world["api"].rsplit(":", 1)[1]
+        probe = _ssh(key, port, f"nc -w 3 {host} {api_port} </dev/null 2>&1 | head -n 1", host)
+        assert "can't connect" in probe.stdout
     assert api.lease(rid).state == "running"
     stranger = AgentClient(world["api"], Account.from_key(dev_accounts()[7].private_key))
     with pytest.raises(Exception, match="403"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,15 @@ import yaml
 
 from powerverse.infra.config import (
     ImageConfig,
+    NetworkConfig,
     ProviderConfig,
     load_config,
     parse_config,
     save_config,
 )
 from powerverse.infra.exceptions import ConfigError
+
+SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
 
 GOOD: dict[str, Any] = {
     "rpc_url": "http://127.0.0.1:9545",
@@ -80,6 +85,12 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("resources.0.colour", "blue", "resources[0]"),
         ("location.latitude", 91, "location.latitude"),
         ("api.port", 70000, "api.port"),
+        ("network", {"mode": "bridge"}, "network.mode"),
+        ("network", {"pool": "8.8.0.0/16"}, "network.pool"),  # not private
+        ("network", {"pool": "fd00::/64"}, "network.pool"),  # not IPv4
+        ("network", {"pool": "10.1.2.3/33"}, "network.pool"),
+        ("network", {"ssh_host": 7}, "network.ssh_host"),
+        ("network", {"mtu": 1500}, "network"),
         ("poll_seconds", 0, "poll_seconds"),
         ("version", 2, "version"),
         ("resources", {"small": 1}, "resources"),
@@ -100,3 +111,16 @@ def test_duplicate_names_missing_and_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "provider.yaml").write_text("resources: [unclosed")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path)
+
+
+def test_network_modes() -> None:
+    doc = _with("network", {"mode": "routed", "pool": "10.99.0.0/16", "ssh_host": "vm.example"})
+    config = parse_config(doc)
+    assert config.network == NetworkConfig(
+        mode="routed", pool="10.99.0.0/16", ssh_host="vm.example"
+    )
+    assert config.network.effective_mode() == "routed"
+    assert NetworkConfig(mode="user").effective_mode() == "user"
+    auto = NetworkConfig().effective_mode()
+    assert auto == ("routed" if os.geteuid() == 0 and shutil.which("nft", path=SBIN) else "user")
+    assert parse_config(config.to_json()) == config  # round trip

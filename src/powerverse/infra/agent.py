@@ -63,6 +63,7 @@ class Offer:
     disk_gib: int | None = None
     max_vcpus: int | None = None
     ssh_host: str = "127.0.0.1"
+    network: str = "user"  # "user", or "routed": a bridge and subnet of its own per lease
     take_tasks: bool = False  # take open task orders with this resource
 
 
@@ -182,7 +183,11 @@ class Agent:
                 boot=offer.boot,
                 disk_gib=offer.disk_gib,
                 ssh_public_keys=tuple(self.chain.ssh_keys(rental.consumer)),
-                network=NetworkSpec(mode="user", host_address=offer.ssh_host),
+                network=NetworkSpec(
+                    mode=offer.network,
+                    host_address=offer.ssh_host,
+                    isolation_group=f"rental-{lease.rental_id}",
+                ),
                 metadata={"rental": str(lease.rental_id), "consumer": rental.consumer},
             )
             try:

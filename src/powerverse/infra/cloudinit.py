@@ -1,9 +1,10 @@
 """cloud-init NoCloud seeds: the renter's SSH keys, hostname and first-boot commands.
 
-A seed is an ISO9660 volume labelled ``cidata`` holding ``meta-data`` and ``user-data``
+A seed is an ISO9660 volume labelled ``cidata`` holding ``meta-data``, ``user-data`` and, on a
+routed network, ``network-config``
 (cloud-init's NoCloud datasource), written with genisoimage and attached to the VM as a
 read-only disk. Cloud images run cloud-init, which reads it; the tiny test image reads the same
-three things (keys, hostname, ``runcmd``) itself.
+things (keys, hostname, ``runcmd``, the static address) itself.
 """
 
 from __future__ import annotations
@@ -62,16 +63,22 @@ def write_seed(
     hostname: str,
     ssh_keys: Sequence[str],
     commands: Sequence[str] = (),
+    network_config: str | None = None,
 ) -> Path:
-    """Write the seed ISO to ``target``."""
+    """Write the seed ISO to ``target`` (with a ``network-config`` when given: the guest's
+    static address on a routed network)."""
     genisoimage = find_tool("genisoimage")
     with tempfile.TemporaryDirectory(prefix="pv-seed-") as tmp:
         src = Path(tmp)
         (src / "meta-data").write_text(meta_data(instance_id, hostname))
         (src / "user-data").write_text(user_data(ssh_keys, commands))
+        files = [str(src / "user-data"), str(src / "meta-data")]
+        if network_config is not None:
+            (src / "network-config").write_text(network_config)
+            files.append(str(src / "network-config"))
         done = subprocess.run(
             [genisoimage, "-quiet", "-output", str(target), "-volid", "cidata", "-joliet",
-             "-rock", str(src / "user-data"), str(src / "meta-data")],
+             "-rock", *files],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     if done.returncode != 0:

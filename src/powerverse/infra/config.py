@@ -1,12 +1,19 @@
 """The provider's configuration: ``provider.yaml`` in the provider directory.
 
 Written by ``pv provider init``, completed by ``pv provider register`` (the token ids) and read
-by ``pv provider up``. Paths are relative to the provider directory unless absolute. Example::
+by ``pv provider up``. Paths are relative to the provider directory unless absolute.
+``network.mode``: ``user`` (QEMU user-mode networking, SSH forwarded on ``ssh_host``, default
+127.0.0.1), ``routed`` (root: a bridge and subnet from ``pool`` per lease, SSH forwarded from a
+host port by nftables, leases isolated from each other and from the host) or ``auto`` (routed
+when run as root with nftables installed, else user). ``ssh_host``: the address renters are
+told to connect to ("": 127.0.0.1 in user mode, the host's first global address routed).
+Example::
 
     version: 1
     rpc_url: http://127.0.0.1:8545
     location: {region: cn-east, latitude: 31.23, longitude: 121.47}
     api: {host: 127.0.0.1, port: 8700}
+    network: {mode: auto, pool: 10.213.0.0/16, ssh_host: ""}
     poll_seconds: 2
     resources:
       - name: small
@@ -23,7 +30,9 @@ by ``pv provider up``. Paths are relative to the provider directory unless absol
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -32,6 +41,7 @@ from typing import Any
 import yaml
 
 from powerverse.infra.drivers.base import BootSource
+from powerverse.infra.drivers.routednet import DEFAULT_POOL
 from powerverse.infra.exceptions import ConfigError
 
 __all__ = [
@@ -39,6 +49,7 @@ __all__ = [
     "ApiConfig",
     "ImageConfig",
     "LocationConfig",
+    "NetworkConfig",
     "ProviderConfig",
     "ResourceConfig",
     "load_config",
@@ -47,6 +58,7 @@ __all__ = [
 
 CONFIG_FILE = "provider.yaml"
 PVC = 10**18
+_SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -65,6 +77,24 @@ class ApiConfig:
 
     host: str = "127.0.0.1"
     port: int = 8700
+
+
+NETWORK_MODES = ("auto", "user", "routed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """How leases' VMs are networked (see the module's text)."""
+
+    mode: str = "auto"
+    pool: str = DEFAULT_POOL
+    ssh_host: str = ""
+
+    def effective_mode(self) -> str:
+        """``user`` or ``routed``: ``auto`` decided for this process and host."""
+        if self.mode != "auto":
+            return self.mode
+        return "routed" if os.geteuid() == 0 and shutil.which("nft", path=_SBIN) else "user"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +151,7 @@ class ProviderConfig:
     rpc_url: str = "http://127.0.0.1:8545"
     location: LocationConfig = field(default_factory=LocationConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     poll_seconds: float = 2.0
     resources: tuple[ResourceConfig, ...] = ()
     version: int = 1
@@ -230,7 +261,9 @@ def _resource(doc: object, where: str) -> ResourceConfig:
 def parse_config(doc: object) -> ProviderConfig:
     """Check a parsed provider.yaml; ConfigError names the bad field."""
     d = _fields(
-        doc, "provider.yaml", {"version", "rpc_url", "location", "api", "poll_seconds", "resources"}
+        doc,
+        "provider.yaml",
+        {"version", "rpc_url", "location", "api", "network", "poll_seconds", "resources"},
     )
     _check(d.get("version", 1) == 1, "version", "must be 1")
     loc = _fields(d.get("location", {}), "location", {"region", "latitude", "longitude"})
@@ -241,6 +274,17 @@ def parse_config(doc: object) -> ProviderConfig:
     )
     api = _fields(d.get("api", {}), "api", {"host", "port"})
     port = _int(api, "port", "api", 0, 65535)
+    net = _fields(d.get("network", {}), "network", {"mode", "pool", "ssh_host"})
+    mode = net.get("mode", "auto")
+    _check(mode in NETWORK_MODES, "network.mode", f"one of {', '.join(NETWORK_MODES)}")
+    pool = str(net.get("pool", DEFAULT_POOL))
+    try:
+        pool_ok = ipaddress.ip_network(pool).version == 4 and ipaddress.ip_network(pool).is_private
+    except ValueError:
+        pool_ok = False
+    _check(pool_ok, "network.pool", f"must be a private IPv4 network, not {pool!r}")
+    ssh_host = net.get("ssh_host", "")
+    _check(isinstance(ssh_host, str), "network.ssh_host", "must be a host name or address")
     poll = d.get("poll_seconds", 2.0)
     _check(isinstance(poll, int | float) and 0.1 <= poll <= 3600, "poll_seconds", "in [0.1, 3600]")
     raw = d.get("resources", [])
@@ -254,6 +298,7 @@ def parse_config(doc: object) -> ProviderConfig:
             region=str(loc.get("region", "")), latitude=float(lat), longitude=float(lon)
         ),
         api=ApiConfig(host=str(api.get("host", "127.0.0.1")), port=8700 if port is None else port),
+        network=NetworkConfig(mode=str(mode), pool=pool, ssh_host=str(ssh_host)),
         poll_seconds=float(poll),
         resources=resources,
     )

@@ -32,6 +32,7 @@ from powerverse.infra.chainport import MarketChain
 from powerverse.infra.challenge import Challenge, ChallengeLimits, ChallengeRefused, respond
 from powerverse.infra.config import ProviderConfig
 from powerverse.infra.drivers.qemu import QemuDriver
+from powerverse.infra.drivers.routednet import RoutedNetwork
 from powerverse.infra.drivers.sandbox import SandboxRunner
 from powerverse.infra.exceptions import ConfigError
 from powerverse.infra.hardware import discover
@@ -143,7 +144,10 @@ class Daemon:
         provider_client = ChainClient(config.rpc_url, provider) if provider else None
         self.chain = MarketChain(agent_client, provider_client)
         self.state = AgentState(directory / "agent.sqlite")
-        self.driver = QemuDriver(directory / "vms", accel=accel)
+        self.network = config.network.effective_mode()
+        self.driver = QemuDriver(
+            directory / "vms", accel=accel, routed=RoutedNetwork(pool=config.network.pool)
+        )
         self.store = ObjectStore(directory / "objects")
         self.meter = Meter(self.driver, directory / "metering.sqlite")
         self._last_sample = 0.0
@@ -156,6 +160,8 @@ class Daemon:
                 disk_gib=r.disk_gib,
                 boot=r.image.boot_source(directory),
                 take_tasks=r.take_tasks and provider is not None,
+                network=self.network,
+                ssh_host=config.network.ssh_host or "127.0.0.1",
             )
             for r in config.resources
             if r.token_id is not None
@@ -210,7 +216,12 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         adopted = self.agent.recover()
-        log.info("agent %s: adopted %d VM(s)", self.account.address, len(adopted))
+        log.info(
+            "agent %s: adopted %d VM(s); %s networking",
+            self.account.address,
+            len(adopted),
+            self.network,
+        )
         self.serve_api()
         while not self._stop.is_set():
             started = time.monotonic()

@@ -90,7 +90,14 @@ chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
 ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
   ip link set eth0 up
-  udhcpc -q -n -t 3 -T 1 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
+  if [ -f /mnt/seed/network-config ]; then  # a routed lease network: a static address
+    addr=$(awk '/^ *- [0-9.]+\/[0-9]+$/{print $2; exit}' /mnt/seed/network-config)
+    gw=$(awk '$1=="via:"{print $2; exit}' /mnt/seed/network-config)
+    ip addr add "$addr" dev eth0 && ip route add default via "$gw" dev eth0
+    echo "PV-NET addr=$addr gw=$gw"
+  else
+    udhcpc -q -n -t 3 -T 1 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
+  fi
 fi
 dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
 dropbear -s -E -p 22 -r /etc/dropbear/dropbear_ed25519_host_key 2>/var/log/dropbear.log

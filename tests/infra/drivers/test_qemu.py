@@ -4,16 +4,19 @@ One VM serves most checks (module fixture; the host has two shared cores): SSH w
 injected key and no other, suspend/resume, the balloon and vCPU hot plug as the guest sees them,
 volume hot plug, usage, soft and hard reboot, refusals of bad requests. Other tests boot their
 own: a disk-backed VM (snapshot, destroy without a trace), VMs left by an agent killed with
-SIGKILL (adoption), and, as root, tap networking with isolation between groups.
+SIGKILL (adoption), and, as root, tap networking with isolation between groups and routed
+networking (per-group subnets, SSH through a host port, nothing between groups or to the host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +35,7 @@ from powerverse.infra.drivers.base import (
     VolumeAttachment,
 )
 from powerverse.infra.drivers.qemu import QemuDriver
+from powerverse.infra.drivers.routednet import RoutedNetwork
 from powerverse.infra.exceptions import (
     DriverError,
     InstanceExists,
@@ -40,6 +44,7 @@ from powerverse.infra.exceptions import (
     UnsupportedOperation,
 )
 from powerverse.infra.tinyimage import BOOT_MARKER, MIN_MEMORY_MIB, STATUS_PREFIX, TinyImage
+from tests.infra.conftest import require_tools
 
 pytestmark = pytest.mark.slow
 
@@ -470,3 +475,91 @@ def test_tap_networking_isolates_groups(tiny: TinyImage, tmp_path: Path) -> None
             driver.destroy(name)
     for device in (tap_a, tap_b, bridge_a, bridge_b):
         assert not Path("/sys/class/net", device).exists()  # taps and empty bridges are gone
+
+
+# ---------------------------------------------------------------------- routed networking
+
+
+def _nft_forwards() -> str:
+    done = subprocess.run(["nft", "list", "map", "ip", "powerverse", "sshfwd"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return done.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="routed networking needs root")
+def test_routed_networking_reaches_each_lease_and_isolates_them(
+    tiny: TinyImage, tmp_path: Path
+) -> None:
+    """Three VMs, two groups: the renter reaches each over its forwarded host port; VMs of one
+    group talk to each other; nothing crosses groups (not even through the host's forwards),
+    and guests cannot reach the host's own services."""
+    require_tools("nft")
+    key, public = keypair(tmp_path)
+    routed = RoutedNetwork(run_dir=tmp_path / "net")
+    driver = QemuDriver(tmp_path / "state", accel="tcg", routed=routed)
+    group = f"routed-{os.getpid()}"
+    names = {"rt-a1": f"{group}-a", "rt-a2": f"{group}-a", "rt-b": f"{group}-b"}
+    infos = {}
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    host_service = listener.getsockname()[1]
+    try:
+        for name, isolation in names.items():
+            spec = InstanceSpec(
+                instance_id=name, vcpus=1, memory_mib=MIN_MEMORY_MIB, boot=kernel_boot(tiny),
+                ssh_public_keys=(public,),
+                network=NetworkSpec(mode="routed", isolation_group=isolation),
+            )  # fmt: skip
+            infos[name] = driver.spawn(spec)
+        records = {
+            n: json.loads((driver.state_dir / "instances" / n / "record.json").read_text())
+            for n in names
+        }
+        a1, a2, b = (records[n] for n in names)
+        assert a1["bridge"] == a2["bridge"] != b["bridge"]
+        assert a1["guest_address"] != a2["guest_address"]
+        a_net = ipaddress.ip_network(f"{a1['guest_address']}/28", strict=False)
+        assert ipaddress.ip_address(a2["guest_address"]) in a_net
+        assert ipaddress.ip_address(b["guest_address"]) not in a_net
+        host = a1["ssh_host"]
+        assert not host.startswith("127.")
+        for name in names:
+            wait_console(driver, name, BOOT_MARKER)
+            info = infos[name]
+            assert (info.ssh_host, info.ssh_port) == (host, records[name]["ssh_port"])
+            port = info.ssh_port or 0
+            wait_for(f"SSH to {name} through the host's port",
+                     lambda p=port: ssh(key, p, "true", host=host).returncode == 0)  # fmt: skip
+        # the guest has the address the driver gave it
+        shown = ssh(key, infos["rt-a1"].ssh_port, "ip -4 addr show eth0", host=host).stdout
+        assert a1["guest_address"] in shown
+
+        def from_a1(target: str, port: int) -> str:
+            """What a1 reads from target:port in 3 s: an SSH banner when it connects to an SSH
+            server, "nc: can't connect ..." when refused."""
+            command = f"nc -w 3 {target} {port} </dev/null 2>&1 | head -n 1 | head -c 30"
+            return ssh(key, infos["rt-a1"].ssh_port, command, host=host).stdout
+
+        assert from_a1(a2["guest_address"], 22).startswith("SSH-2.0")  # same group
+        assert "can't connect" in from_a1(b["guest_address"], 22)  # other group: refused
+        assert "can't connect" in from_a1(host, infos["rt-b"].ssh_port or 0)  # via the host too
+        assert "can't connect" in from_a1(host, host_service)  # the host's own services
+        gateway = str(next(a_net.hosts()))
+        assert "can't connect" in from_a1(gateway, host_service)
+        listener.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing got through to the host's listener
+        usage = driver.usage("rt-a1")
+        assert usage.net_rx_bytes > 0 and usage.net_tx_bytes > 0
+    finally:
+        listener.close()
+        for name in names:
+            with contextlib.suppress(InstanceNotFound):
+                driver.destroy(name)
+    forwards = _nft_forwards()
+    for record in records.values():
+        assert f"{record['ssh_port']} :" not in forwards  # forwards removed
+        for device in (record["tap"], record["bridge"]):
+            assert not Path("/sys/class/net", device).exists()
+    assert list((tmp_path / "net").glob("*.json")) == []  # subnets given back

@@ -16,7 +16,10 @@ alive and answers on its QMP socket, and removes what dead ones left behind.
   isolation_group>`` (the instance's own when no group is given); the bridges carry no host
   address and are not routed, so leases in different groups share no segment, while members
   of one group do. Addressing and an uplink for a bridge are the operator's network set-up.
-  ``none``: no network device.
+  ``routed`` (root): the same per-group bridges, each with a subnet and gateway of its own, the
+  guest's static address in the seed's ``network-config``, SSH forwarded from a host port by
+  nftables DNAT, no traffic between groups or from guests to the host, outbound masqueraded
+  (:mod:`powerverse.infra.drivers.routednet`). ``none``: no network device.
 - Resize: vCPUs by hot plug (``-smp N,maxcpus=M``, then ``device_add`` of the next free slot
   from ``query-hotpluggable-cpus``), up only: QEMU 7.2 (Debian 12) crashes on the first reset
   after a vCPU unplug, so taking vCPUs away is refused. Memory by the virtio balloon, both
@@ -66,6 +69,13 @@ from powerverse.infra.drivers.base import (
     VolumeAttachment,
 )
 from powerverse.infra.drivers.qmp import DEFAULT_TIMEOUT, QmpError, QmpSession
+from powerverse.infra.drivers.routednet import (
+    BRIDGE_PREFIX,
+    RoutedNetwork,
+    host_nameservers,
+    network_config,
+    primary_address,
+)
 from powerverse.infra.exceptions import (
     ConfigError,
     DriverError,
@@ -97,6 +107,7 @@ _STATES = {
     "inmigrate": InstanceState.BUILDING,
     "prelaunch": InstanceState.BUILDING,
 }
+NETWORK_MODES = ("user", "routed", "tap", "none")
 _BRIDGE_LOCK = threading.Lock()  # bridges are shared by the instances of a group
 
 
@@ -134,6 +145,7 @@ class QemuDriver(ComputeDriver):
         machine: str = "pc",
         qmp_timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        routed: RoutedNetwork | None = None,
     ) -> None:
         if accel not in ("auto", "kvm", "tcg"):
             raise ValueError(f"accel must be 'auto', 'kvm' or 'tcg', not {accel!r}")
@@ -141,6 +153,7 @@ class QemuDriver(ComputeDriver):
         self.machine = machine
         self.qmp_timeout = qmp_timeout
         self.clock = clock
+        self.routed = routed or RoutedNetwork()
         (state_dir / "instances").mkdir(parents=True, exist_ok=True)
         if accel == "auto":
             accel = "tcg"
@@ -259,38 +272,30 @@ class QemuDriver(ComputeDriver):
         if boot.disk is not None:
             overlay = _overlay(directory / "disk.qcow2", boot.disk, boot.disk_format, spec.disk_gib)
             args += ["-drive", f"file={overlay},format=qcow2,if=virtio,id=root"]
-        if spec.ssh_public_keys or spec.startup_commands or boot.cloud_init:
+        record = self._new_record(spec, max_vcpus, max_memory)
+        self._save(spec.instance_id, record)  # before QEMU: adopt() cleans up after a crash
+        net_config = None
+        if spec.network.mode == "routed":
+            net_config = self._attach_routed(spec, record)
+        if spec.ssh_public_keys or spec.startup_commands or boot.cloud_init or net_config:
             seed = write_seed(
                 directory / "seed.iso",
                 instance_id=spec.instance_id,
                 hostname=spec.instance_id,
                 ssh_keys=spec.ssh_public_keys,
                 commands=spec.startup_commands,
+                network_config=net_config,
             )
             args += ["-drive", f"file={seed},format=raw,if=virtio,readonly=on,id=seed"]
         for volume in spec.volumes:
             args += _volume_args(volume)
         for address in spec.gpu_pci_addresses:
             args += ["-device", f"vfio-pci,host={_vfio_device(address)}"]
-        record: dict[str, Any] = {
-            "instance_id": spec.instance_id,
-            "vcpus": spec.vcpus,
-            "max_vcpus": max_vcpus,
-            "memory_mib": spec.memory_mib,
-            "max_memory_mib": max_memory,
-            "network": spec.network.mode,
-            "ssh_host": None,
-            "ssh_port": None,
-            "tap": None,
-            "bridge": None,
-            "accel": self.accel,
-            "volumes": [v.volume_id for v in spec.volumes],
-            "hotplugged": [],
-            "started_at": self.clock(),
-            "metadata": dict(spec.metadata),
-        }
-        self._save(spec.instance_id, record)  # before QEMU: adopt() cleans up after a crash
-        if spec.network.mode == "tap":
+        if spec.network.mode == "routed":
+            self.routed.forward(int(record["ssh_port"]), str(record["guest_address"]))
+            netdev = f"tap,id=net0,ifname={record['tap']},script=no,downscript=no"
+            self._start(args + _nic(netdev, spec.instance_id))
+        elif spec.network.mode == "tap":
             tap, bridge = _tap_names(spec.instance_id, spec.network.isolation_group)
             record["tap"], record["bridge"] = tap, bridge
             self._save(spec.instance_id, record)  # first, so a failure below removes them
@@ -304,6 +309,45 @@ class QemuDriver(ComputeDriver):
         if spec.memory_mib < max_memory:
             self._qmp(spec.instance_id, "balloon", {"value": spec.memory_mib << 20})
         return self.info(spec.instance_id)
+
+    def _new_record(self, spec: InstanceSpec, max_vcpus: int, max_memory: int) -> dict[str, Any]:
+        return {
+            "instance_id": spec.instance_id,
+            "vcpus": spec.vcpus,
+            "max_vcpus": max_vcpus,
+            "memory_mib": spec.memory_mib,
+            "max_memory_mib": max_memory,
+            "network": spec.network.mode,
+            "ssh_host": None,
+            "ssh_port": None,
+            "tap": None,
+            "bridge": None,
+            "guest_address": None,
+            "accel": self.accel,
+            "volumes": [v.volume_id for v in spec.volumes],
+            "hotplugged": [],
+            "started_at": self.clock(),
+            "metadata": dict(spec.metadata),
+        }
+
+    def _attach_routed(self, spec: InstanceSpec, record: dict[str, Any]) -> str:
+        """Give the instance an address on its group's bridge, a tap on it and a host port for
+        SSH (recorded before each step, so a failure or a crash is cleaned up); the guest's
+        ``network-config``."""
+        self.routed.ensure_host()
+        tap, bridge = _tap_names(spec.instance_id, spec.network.isolation_group, BRIDGE_PREFIX)
+        record["tap"], record["bridge"] = tap, bridge
+        self._save(spec.instance_id, record)
+        where = self.routed.attach(spec.instance_id, bridge)
+        host = spec.network.host_address
+        if host in ("", "0.0.0.0") or host.startswith("127."):
+            host = primary_address()
+        record["guest_address"] = where.address
+        record["ssh_host"] = host
+        record["ssh_port"] = spec.network.ssh_host_port or self.routed.free_port()
+        self._save(spec.instance_id, record)
+        _tap_up(tap, bridge)
+        return network_config(_mac(spec.instance_id), where, host_nameservers())
 
     def _start_user_net(self, spec: InstanceSpec, args: list[str], record: dict[str, Any]) -> None:
         """Start with user-mode networking; a free port picked here can be taken by someone
@@ -354,6 +398,11 @@ class QemuDriver(ComputeDriver):
             record = self._record(instance_id)
         except InstanceNotFound:
             return
+        if record.get("network") == "routed":
+            if record.get("ssh_port"):
+                self.routed.unforward(int(record["ssh_port"]))
+            if record.get("bridge"):
+                self.routed.detach(instance_id, str(record["bridge"]))
         if record.get("tap"):
             _tap_down(str(record["tap"]), str(record["bridge"]))
 
@@ -665,13 +714,13 @@ def _check_spec(spec: InstanceSpec) -> None:
     except ConfigError as exc:
         raise DriverError(f"instance {spec.instance_id}: {exc}") from None
     mode = spec.network.mode
-    if mode not in ("user", "tap", "none"):
-        raise DriverError(f"network mode {mode!r}: use 'user', 'tap' or 'none'")
+    if mode not in NETWORK_MODES:
+        raise DriverError(f"network mode {mode!r}: use one of {', '.join(NETWORK_MODES)}")
     if mode != "user" and spec.network.forwards:
         raise DriverError("port forwards apply to network mode 'user' only")
-    if mode == "tap" and os.geteuid() != 0:
+    if mode in ("tap", "routed") and os.geteuid() != 0:
         raise UnsupportedOperation(
-            "network mode 'tap' needs root (it creates tap devices and bridges); "
+            f"network mode {mode!r} needs root (it creates tap devices and bridges); "
             "run the agent as root or use mode 'user'"
         )
 
@@ -747,10 +796,15 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ip, *args], capture_output=True, text=True, check=False)
 
 
-def _tap_names(instance_id: str, group: str | None) -> tuple[str, str]:
+def _tap_names(
+    instance_id: str, group: str | None, bridge_prefix: str = "pvbr-"
+) -> tuple[str, str]:
     """The instance's tap device and its isolation group's bridge (interface names are at most
     15 characters, hence the hashes)."""
-    return f"pvtap-{_short_hash(instance_id)}", f"pvbr-{_short_hash(group or instance_id)}"
+    return (
+        f"pvtap-{_short_hash(instance_id)}",
+        f"{bridge_prefix}{_short_hash(group or instance_id)}",
+    )
 
 
 def _tap_up(tap: str, bridge: str) -> None:
