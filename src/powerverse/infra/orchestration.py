@@ -87,7 +87,7 @@ MAX_DISK_GIB = 1 << 16  # 64 TiB, as the volume service
 MAX_COUNT = 64  # replicas of one VM
 MAX_INSTANCES = 256  # VMs of one stack
 MAX_COMMANDS, MAX_COMMAND_CHARS = 64, 4096
-NETWORK_MODES = ("user", "tap", "none")
+NETWORK_MODES = ("user", "routed", "tap", "none")
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
