@@ -166,8 +166,11 @@ class RoutedNetwork:
         prefix: int = 28,
         run_dir: Path = Path("/run/powerverse/net"),
     ) -> None:
-        self.pool = ipaddress.ip_network(pool)
-        if self.pool.version != 4 or not self.pool.is_private:
+        try:
+            self.pool = ipaddress.IPv4Network(pool)
+        except ValueError:
+            raise DriverError(f"the VM address pool {pool!r} is not an IPv4 network") from None
+        if not self.pool.is_private:
             raise DriverError(f"the VM address pool {pool} must be a private IPv4 network")
         if not self.pool.prefixlen < prefix <= 29:
             raise DriverError(f"a group subnet /{prefix} does not fit the pool {pool}")
@@ -221,7 +224,7 @@ class RoutedNetwork:
             for addr in link.get("addr_info", []):
                 if addr.get("family") == "inet":
                     nets.append(
-                        ipaddress.ip_network(f"{addr['local']}/{addr['prefixlen']}", strict=False)
+                        ipaddress.IPv4Network(f"{addr['local']}/{addr['prefixlen']}", strict=False)
                     )
         return nets
 
@@ -234,7 +237,7 @@ class RoutedNetwork:
             if group is None:
                 subnet = self._free_subnet(groups)
                 group = {"subnet": str(subnet), "members": {}}
-            subnet = ipaddress.ip_network(str(group["subnet"]))
+            subnet = ipaddress.IPv4Network(str(group["subnet"]))
             members = group["members"]
             assert isinstance(members, dict)
             hosts = list(subnet.hosts())
@@ -258,11 +261,11 @@ class RoutedNetwork:
             )
 
     def _free_subnet(self, groups: dict[str, dict[str, object]]) -> ipaddress.IPv4Network:
-        taken = [ipaddress.ip_network(str(g["subnet"])) for g in groups.values()]
+        taken = [ipaddress.IPv4Network(str(g["subnet"])) for g in groups.values()]
         taken += self._host_networks()
         for candidate in self.pool.subnets(new_prefix=self.prefix):
             if not any(candidate.overlaps(t) for t in taken):
-                return candidate  # type: ignore[return-value]
+                return candidate
         raise DriverError(f"no free /{self.prefix} left in the VM address pool {self.pool}")
 
     def _bridge_up(self, bridge: str, gateway: str) -> None:
