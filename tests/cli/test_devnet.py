@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from powerverse.chain.genesis import DEFAULT_STAKE, ConsensusParams, parse_genesis
 from powerverse.cli import devnet as dn
 from powerverse.cli.app import _register_subcommands, app
-from powerverse.contracts.system import SYSTEM_CONTRACTS
+from powerverse.contracts.system import SYSTEM_CONTRACTS, TOKENOMICS_ADDRESSES, dev_tokenomics
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from tests.e2e.nodeproc import PV_BIN, rpc
@@ -287,9 +287,15 @@ def test_genesis_has_the_validators_and_funded_dev_accounts() -> None:
     dev = {a.address for a in dev_accounts()}
     funded = dev | {k.address for k in keys}  # validators pay their own liveness proofs
     system = {c.address for c in SYSTEM_CONTRACTS}  # predeployed, with code
-    assert set(genesis.alloc) == funded | system and len(dev) == 20 and len(funded) == 25
+    # the tokenomics pools, and the presale beneficiary holding the rest of the presale's
+    # genesis part (which pays every balance above): all together the whole supply
+    pools = set(TOKENOMICS_ADDRESSES.values())
+    presale = dev_tokenomics(0).beneficiaries["presale"]
+    assert set(genesis.alloc) == funded | system | pools | {presale}
+    assert len(dev) == 20 and len(funded) == 25
     assert all(genesis.alloc[a].balance > 0 for a in funded)
     assert all(genesis.alloc[a].code for a in system)
+    assert genesis.total_balance() == 1_400_000_000 * 10**18
 
 
 def test_default_node_command_is_pv_node_of_this_environment(

@@ -15,7 +15,7 @@ from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
 from powerverse.cli.app import _register_subcommands, app
-from powerverse.contracts.system import SYSTEM_CONTRACTS
+from powerverse.contracts.system import SYSTEM_CONTRACTS, TOKENOMICS_ADDRESSES, dev_tokenomics
 from powerverse.crypto.keys import dev_accounts
 from tests.e2e.nodeproc import PV_BIN, NodeProcess, free_port, rpc
 
@@ -67,8 +67,13 @@ def test_genesis_dev_writes_and_refuses_overwrite(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["chainId"] == 31337
     system = {to_checksum_address(c.address) for c in SYSTEM_CONTRACTS}
-    assert set(doc["alloc"]) - system == {to_checksum_address(a.address) for a in dev_accounts()}
-    assert system <= set(doc["alloc"])  # the system contracts are predeployed
+    # the tokenomics pools, and the presale beneficiary (the rest of the presale genesis part)
+    pools = {to_checksum_address(a) for a in TOKENOMICS_ADDRESSES.values()}
+    presale = to_checksum_address(dev_tokenomics(0).beneficiaries["presale"])
+    assert set(doc["alloc"]) - system - pools - {presale} == {
+        to_checksum_address(a.address) for a in dev_accounts()
+    }
+    assert system | pools <= set(doc["alloc"])  # the system contracts are predeployed
     again = runner.invoke(app, ["genesis", "dev", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
     checked = runner.invoke(app, ["genesis", "check", str(out), "--json"])

@@ -11,8 +11,19 @@ The genesis file is JSON. Numbers may be JSON integers, decimal strings or
       "extraData": "0x",
       "alloc": {"0xf39f...": {"balance": "10000000000000000000000"}},
       "validators": [{"address": "0x...", "consensusKey": "0x<32 bytes>", "stake": "<wei>"}],
-      "consensus": {"tauProposer": 20, "tauCommittee": 2000, ...}
+      "consensus": {"tauProposer": 20, "tauCommittee": 2000, ...},
+      "tokenomics": {
+        "listingTime": 1767225600,
+        "presaleUnlockStart": 1780185600,
+        "beneficiaries": {"seed": "0x...", "angel": "0x...", ..., "foundation": "0x..."},
+        "presaleGenesis": {"0x...": "<wei>", ...}
+      }
     }
+
+`tokenomics` (optional; docs/tokenomics.md) says when the coin was listed and who receives each
+vested allocation; `presaleGenesis` lists every genesis balance paid out of the presale's 40%
+genesis part (28,000,000 PVC), which they must add up to exactly. The allocations themselves
+(emission pool, Vesting and Airdrop contracts) are ordinary `alloc` entries.
 """
 
 from __future__ import annotations
@@ -25,6 +36,12 @@ from typing import Any
 from eth_utils.address import is_hex_address, to_canonical_address, to_checksum_address
 
 from powerverse.chain.exceptions import GenesisError
+from powerverse.economics.allocations import (
+    ALLOCATION_NAMES,
+    PRESALE_GENESIS_PART,
+    VESTED_NAMES,
+    TokenomicsParams,
+)
 
 PVC = 10**18
 DEFAULT_STAKE = 1000 * PVC
@@ -77,6 +94,45 @@ class ConsensusParams:
 
 
 @dataclass(frozen=True)
+class Tokenomics:
+    """The genesis's tokenomics section: listing time, beneficiaries, presale genesis recipients.
+
+    `beneficiaries` maps each vested allocation (`economics.allocations.VESTED_NAMES`) to the
+    address its Vesting contract pays; the presale's beneficiary also receives what is left of
+    the presale genesis part. `presale_genesis` (address -> wei) is every genesis balance paid
+    from that part (filled in when the genesis is built; empty before).
+    """
+
+    listing_time: int
+    beneficiaries: dict[str, bytes]
+    presale_unlock_start: int | None = None
+    presale_genesis: dict[bytes, int] = field(default_factory=dict)
+
+    def params(self, genesis_time: int) -> TokenomicsParams:
+        """The schedule parameters for a chain that starts at `genesis_time`."""
+        return TokenomicsParams(
+            listing_time=self.listing_time,
+            genesis_time=genesis_time,
+            presale_unlock_start=self.presale_unlock_start,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The `tokenomics` section of a genesis file."""
+        out: dict[str, Any] = {"listingTime": self.listing_time}
+        if self.presale_unlock_start is not None:
+            out["presaleUnlockStart"] = self.presale_unlock_start
+        out["beneficiaries"] = {
+            name: to_checksum_address(self.beneficiaries[name])
+            for name in VESTED_NAMES
+            if name in self.beneficiaries
+        }
+        out["presaleGenesis"] = {
+            to_checksum_address(a): str(v) for a, v in sorted(self.presale_genesis.items())
+        }
+        return out
+
+
+@dataclass(frozen=True)
 class Genesis:
     """Everything needed to build block 0 and start the chain."""
 
@@ -88,6 +144,7 @@ class Genesis:
     alloc: dict[bytes, Account] = field(default_factory=dict)
     validators: tuple[Validator, ...] = ()
     consensus: ConsensusParams = ConsensusParams()
+    tokenomics: Tokenomics | None = None
 
     def with_timestamp(self, timestamp: int) -> Genesis:
         """A copy starting at another time."""
@@ -125,11 +182,16 @@ class Genesis:
                 "proposeTimeoutMs": self.consensus.propose_timeout_ms,
                 "timeoutIncreaseMs": self.consensus.timeout_increase_ms,
             },
+            **({"tokenomics": self.tokenomics.to_json()} if self.tokenomics else {}),
         }
 
     def dump(self, path: Path) -> None:
         """Write the genesis file."""
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    def total_balance(self) -> int:
+        """Wei held by every genesis account together (stakes minted into contracts included)."""
+        return sum(acct.balance for acct in self.alloc.values())
 
 
 def _account_json(acct: Account) -> dict[str, Any]:
@@ -256,6 +318,7 @@ def parse_genesis(doc: Any) -> Genesis:
     extra = _bytes(doc.get("extraData", "0x"), "extraData")
     if len(extra) > 32:
         raise GenesisError("extraData is capped at 32 bytes")
+    tokenomics = _tokenomics(doc["tokenomics"]) if "tokenomics" in doc else None
     return Genesis(
         chain_id=chain_id,
         timestamp=_int(doc["timestamp"], "timestamp"),
@@ -265,6 +328,67 @@ def parse_genesis(doc: Any) -> Genesis:
         alloc=alloc,
         validators=tuple(validators),
         consensus=consensus,
+        tokenomics=tokenomics,
+    )
+
+
+def _tokenomics(doc: Any) -> Tokenomics:
+    """Validate the `tokenomics` section."""
+    if not isinstance(doc, dict):
+        raise GenesisError("tokenomics must be an object")
+    unknown = sorted(
+        set(doc) - {"listingTime", "presaleUnlockStart", "beneficiaries", "presaleGenesis"}
+    )
+    if unknown:
+        raise GenesisError(f"tokenomics: unknown field(s) {', '.join(map(repr, unknown))}")
+    if "listingTime" not in doc:
+        raise GenesisError("tokenomics lacks 'listingTime'")
+    listing = _int(doc["listingTime"], "tokenomics.listingTime")
+    presale_start = doc.get("presaleUnlockStart")
+    if presale_start is not None:
+        presale_start = _int(presale_start, "tokenomics.presaleUnlockStart")
+    names = doc.get("beneficiaries")
+    if not isinstance(names, dict):
+        raise GenesisError("tokenomics.beneficiaries must be an object of allocation -> address")
+    beneficiaries: dict[str, bytes] = {}
+    for name, value in names.items():
+        if name not in ALLOCATION_NAMES:
+            raise GenesisError(
+                f"tokenomics.beneficiaries: unknown allocation {name!r} "
+                f"(give one address for each of {', '.join(VESTED_NAMES)})"
+            )
+        if name not in VESTED_NAMES:
+            holder = "the emission pool" if name == "block_rewards" else "the Airdrop contract"
+            raise GenesisError(
+                f"tokenomics.beneficiaries: {name} is held by {holder} and takes no beneficiary"
+            )
+        address = _address(value, f"tokenomics.beneficiaries.{name}")
+        if address == bytes(20):
+            raise GenesisError(f"tokenomics.beneficiaries.{name} is the zero address")
+        beneficiaries[name] = address
+    missing = [n for n in VESTED_NAMES if n not in beneficiaries]
+    if missing:
+        raise GenesisError(f"tokenomics.beneficiaries lacks {', '.join(map(repr, missing))}")
+    recipients = doc.get("presaleGenesis", {})
+    if not isinstance(recipients, dict):
+        raise GenesisError("tokenomics.presaleGenesis must be an object of address -> wei")
+    presale_genesis = {
+        _address(k, f"tokenomics.presaleGenesis key {k}"): _int(
+            v, f"tokenomics.presaleGenesis[{k}]"
+        )
+        for k, v in recipients.items()
+    }
+    paid = sum(presale_genesis.values())
+    if presale_genesis and paid != PRESALE_GENESIS_PART:
+        raise GenesisError(
+            f"tokenomics.presaleGenesis adds up to {paid} wei; the presale's genesis part is "
+            f"exactly {PRESALE_GENESIS_PART} wei (28,000,000 PVC)"
+        )
+    return Tokenomics(
+        listing_time=listing,
+        beneficiaries=beneficiaries,
+        presale_unlock_start=presale_start,
+        presale_genesis=presale_genesis,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import httpx
@@ -23,6 +24,28 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
     """Print an error on stderr and exit with `code`."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def parse_utc_time(text: str, option: str) -> int:
+    """Unix seconds from an ISO 8601 date or date-time (UTC unless it says otherwise), or from
+    plain unix seconds; exit 2 naming `option` otherwise."""
+    raw = text.strip()
+    if raw.isdigit():
+        return int(raw)
+    try:
+        moment = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        fail(
+            f"{option} {text!r}: expected an ISO date such as 2026-01-01 or "
+            "2026-01-01T12:00:00Z (UTC), or unix seconds",
+            EXIT_USAGE,
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = moment.timestamp()
+    if seconds < 0 or seconds != int(seconds):
+        fail(f"{option} {text!r}: must be whole seconds from 1970 on", EXIT_USAGE)
+    return int(seconds)
 
 
 def print_json(doc: Any, *, one_line: bool = False) -> None:

@@ -57,7 +57,7 @@ from powerverse.chain.devtime import DEV_CLOCK_FILE, load_clock_offset, save_clo
 from powerverse.chain.exceptions import ChainError
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, err_console, fail, print_json
-from powerverse.contracts.system import dev_system_config, with_system_contracts
+from powerverse.contracts.system import dev_system_config, dev_tokenomics, with_system_contracts
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from powerverse.p2p.address import PeerAddress
@@ -344,7 +344,8 @@ def plan_devnet(
 
 def devnet_genesis(keys: Sequence[ValidatorKey], timestamp: int) -> Genesis:
     """Chain 31338: the 20 dev accounts funded, each key a validator with the default stake
-    (its account funded too, for the gas of its own liveness proofs and evidence).
+    (its account funded too, for the gas of its own liveness proofs and evidence), and the dev
+    tokenomics (listed at genesis; these balances come out of the presale's genesis part).
 
     The committee is every validator with its whole stake (tau_committee = total stake), so
     the devnet runs in the exact BFT regime of docs/consensus.md: safe with less than a third
@@ -355,7 +356,13 @@ def devnet_genesis(keys: Sequence[ValidatorKey], timestamp: int) -> Genesis:
     validators = tuple(Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in keys)
     units = sum(v.stake for v in validators) // base.consensus.stake_unit_wei
     consensus = replace(base.consensus, tau_committee=max(units, base.consensus.tau_committee))
-    genesis = replace(base, chain_id=DEVNET_CHAIN_ID, validators=validators, consensus=consensus)
+    genesis = replace(
+        base,
+        chain_id=DEVNET_CHAIN_ID,
+        validators=validators,
+        consensus=consensus,
+        tokenomics=dev_tokenomics(timestamp),
+    )
     return with_system_contracts(genesis, dev_system_config())
 
 

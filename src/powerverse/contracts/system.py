@@ -6,6 +6,12 @@ contracts registered at lower addresses), records the code, nonce and every stor
 checks that a genesis built from those allocations has exactly the scratch EVM's state root.
 The composition roots (`pv node --dev`, `pv genesis`, `pv devnet`) add the result to the genesis
 they build with :func:`with_system_contracts`.
+
+A genesis with a `tokenomics` section also gets the tokenomics allocations (docs/tokenomics.md):
+the emission pool (a plain account at 0x…2000 holding the block rewards), one `Vesting` contract
+per vested allocation and the `Airdrop` (0x…2001 to 0x…2009), and the presale beneficiary
+receives what the other genesis balances leave of the presale's genesis part, so that all genesis
+balances add up to exactly the total supply.
 """
 
 from __future__ import annotations
@@ -25,15 +31,28 @@ from eth_typing import Address
 from eth_utils.address import to_checksum_address
 
 from powerverse.chain.blockchain import chain_class, genesis_params, genesis_state
-from powerverse.chain.genesis import Account, Genesis, Validator
+from powerverse.chain.genesis import Account, Genesis, Tokenomics, Validator
 from powerverse.contracts.artifacts import ARTIFACTS_DIR, SOURCES_DIR, load_artifact
 from powerverse.contracts.exceptions import ContractsError
 from powerverse.crypto.keys import dev_accounts
+from powerverse.economics.allocations import (
+    AIRDROP_CLAIM,
+    AIRDROP_MAX_CLAIMS,
+    PRESALE_GENESIS_PART,
+    VESTED_NAMES,
+    TokenomicsParams,
+    allocation,
+    vesting_installments,
+)
+from powerverse.economics.constants import PVC, TOTAL_SUPPLY
 
 __all__ = [
+    "AIRDROP",
     "ARBITRATION",
     "ARTIFACTS_DIR",
+    "DEV_BENEFICIARY_INDEX",
     "DID_REGISTRY",
+    "EMISSION_POOL",
     "MARKET",
     "ORDERS",
     "PLATFORM_ADMIN",
@@ -43,9 +62,12 @@ __all__ = [
     "STAKING",
     "SYSTEM_ADDRESSES",
     "SYSTEM_CONTRACTS",
+    "TOKENOMICS_ADDRESSES",
+    "TOKENOMICS_CONTRACTS",
     "SystemConfig",
     "SystemContract",
     "dev_system_config",
+    "dev_tokenomics",
     "system_alloc",
     "system_contract_addresses",
     "with_system_contracts",
@@ -77,6 +99,24 @@ SYSTEM_ADDRESSES: dict[str, bytes] = {
 }
 """Contract name -> fixed address (docs/contracts.md; SystemAddresses.sol has the same)."""
 
+EMISSION_POOL = _system_address(0x2000)
+"""A plain account (no code) holding block_rewards; the chain pays block rewards from it."""
+AIRDROP = _system_address(0x2005)
+TOKENOMICS_ADDRESSES: dict[str, bytes] = {
+    "block_rewards": EMISSION_POOL,
+    "seed": _system_address(0x2001),
+    "angel": _system_address(0x2002),
+    "series_a": _system_address(0x2003),
+    "presale": _system_address(0x2004),
+    "airdrop": AIRDROP,
+    "team": _system_address(0x2006),
+    "compliance_advisors": _system_address(0x2007),
+    "operations_advisors": _system_address(0x2008),
+    "foundation": _system_address(0x2009),
+}
+"""Allocation name -> where it lies at genesis (docs/tokenomics.md). 0x…200a is kept free for
+the dividend pool. Every vested allocation is a `Vesting` contract, `airdrop` the `Airdrop`."""
+
 CONSTRUCTOR_GAS = 1_000_000_000
 """Gas for one constructor in the scratch EVM (no block gas limit applies to genesis)."""
 
@@ -95,6 +135,10 @@ class SystemConfig:
     # The genesis validators, bonded in Staking at genesis (with_system_contracts fills them in
     # from the genesis; their stake is minted into the Staking contract's balance).
     validators: tuple[Validator, ...] = ()
+    # The genesis's tokenomics section and start time (with_system_contracts fills them in);
+    # the Vesting and Airdrop constructors read them.
+    tokenomics: Tokenomics | None = None
+    genesis_time: int = 0
     validator_commission_bps: int = 500
     # Staking (dev defaults; a production genesis sets e.g. a 21-day unbonding period).
     staking_min_self_stake: int = 10**18
@@ -136,6 +180,22 @@ class SystemConfig:
         """The treasury, or the foundation when none is set."""
         return self.treasury if self.treasury is not None else self.foundation
 
+    def tokenomics_params(self) -> TokenomicsParams:
+        """The schedule parameters; ContractsError when the genesis has no tokenomics."""
+        if self.tokenomics is None:
+            raise ContractsError(
+                "the tokenomics contracts need a genesis with a tokenomics section"
+            )
+        return self.tokenomics.params(self.genesis_time)
+
+    def beneficiary(self, name: str) -> bytes:
+        """The address allocation `name`'s Vesting contract pays."""
+        if self.tokenomics is None:
+            raise ContractsError(
+                "the tokenomics contracts need a genesis with a tokenomics section"
+            )
+        return self.tokenomics.beneficiaries[name]
+
 
 @dataclass(frozen=True)
 class SystemContract:
@@ -146,6 +206,13 @@ class SystemContract:
     args: Callable[[SystemConfig], tuple[Any, ...]]
     value: Callable[[SystemConfig], int] | None = None
     """Wei the constructor receives (minted at genesis), e.g. the genesis validators' stake."""
+    artifact: str | None = None
+    """The compiled contract, when it is not `name` (several Vesting contracts share one)."""
+
+    @property
+    def artifact_name(self) -> str:
+        """The artifact whose bytecode is deployed."""
+        return self.artifact or self.name
 
 
 SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
@@ -199,8 +266,36 @@ SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
 """Every predeployed contract. Each contract's author registers it here."""
 
 
+def _vesting(name: str) -> SystemContract:
+    """The Vesting contract of allocation `name`: its installments, funded with their sum."""
+
+    def rows(c: SystemConfig) -> list[tuple[int, int]]:
+        return vesting_installments(name, c.tokenomics_params())
+
+    label = "".join(part.capitalize() for part in name.split("_"))
+    return SystemContract(
+        f"{label}Vesting",
+        TOKENOMICS_ADDRESSES[name],
+        lambda c: (c.beneficiary(name), [t for t, _ in rows(c)], [a for _, a in rows(c)]),
+        value=lambda c: sum(a for _, a in rows(c)),
+        artifact="Vesting",
+    )
+
+
+TOKENOMICS_CONTRACTS: tuple[SystemContract, ...] = (
+    *(_vesting(name) for name in VESTED_NAMES),
+    SystemContract(
+        "Airdrop",
+        AIRDROP,
+        lambda c: (c.foundation, AIRDROP_CLAIM, AIRDROP_MAX_CLAIMS),
+        value=lambda c: AIRDROP_CLAIM * AIRDROP_MAX_CLAIMS,
+    ),
+)
+"""Predeployed when the genesis has a tokenomics section (docs/tokenomics.md)."""
+
+
 def _constructor_data(contract: SystemContract, config: SystemConfig, artifacts_dir: Path) -> bytes:
-    artifact = load_artifact(contract.name, artifacts_dir)
+    artifact = load_artifact(contract.artifact_name, artifacts_dir)
     if not artifact.bytecode:
         raise ContractsError(f"{contract.name} is abstract or an interface: it has no bytecode")
     inputs = artifact.constructor_inputs()
@@ -308,29 +403,83 @@ def with_system_contracts(
 ) -> Genesis:
     """`genesis` with the system contracts added to its allocations.
 
-    Refuses a genesis that already allocates one of their addresses.
+    With a tokenomics section the tokenomics allocations are added too, and the presale
+    beneficiary receives what the genesis's other balances leave of the presale's genesis part
+    (ContractsError if they exceed it). Refuses a genesis that already allocates one of these
+    addresses.
     """
     if not config.validators:
         config = replace(config, validators=genesis.validators)
+    chosen = list(SYSTEM_CONTRACTS if contracts is None else contracts)
+    if genesis.tokenomics is not None:
+        config = replace(config, tokenomics=genesis.tokenomics, genesis_time=genesis.timestamp)
+        chosen += TOKENOMICS_CONTRACTS
     alloc = system_alloc(
         config,
         chain_id=genesis.chain_id,
         timestamp=genesis.timestamp,
-        contracts=contracts,
+        contracts=chosen,
         artifacts_dir=artifacts_dir,
     )
+    if genesis.tokenomics is not None:
+        alloc[EMISSION_POOL] = Account(balance=allocation("block_rewards").total)
     clash = sorted(set(alloc) & set(genesis.alloc))
     if clash:
         raise ContractsError(
             "the genesis already allocates system-contract address(es) "
             + ", ".join(to_checksum_address(a) for a in clash)
         )
-    return replace(genesis, alloc={**genesis.alloc, **alloc})
+    merged = replace(genesis, alloc={**genesis.alloc, **alloc})
+    return _pay_presale_genesis_part(merged) if genesis.tokenomics is not None else merged
+
+
+def _pay_presale_genesis_part(genesis: Genesis) -> Genesis:
+    """Give the presale beneficiary what the other genesis balances leave of the presale's
+    genesis part, and record every balance paid from that part."""
+    assert genesis.tokenomics is not None
+    pools = set(TOKENOMICS_ADDRESSES.values())
+    spent = sum(a.balance for addr, a in genesis.alloc.items() if addr not in pools)
+    if spent > PRESALE_GENESIS_PART:
+        raise ContractsError(
+            f"the genesis balances outside the tokenomics pools (accounts, validator stakes) "
+            f"total {spent / PVC:,.6f} PVC, more than the presale's genesis part "
+            f"({PRESALE_GENESIS_PART // PVC:,} PVC) they are paid from"
+        )
+    beneficiary = genesis.tokenomics.beneficiaries["presale"]
+    alloc = dict(genesis.alloc)
+    if beneficiary in pools:
+        raise ContractsError("the presale beneficiary cannot be a tokenomics pool address")
+    held = alloc.get(beneficiary, Account())
+    alloc[beneficiary] = replace(held, balance=held.balance + PRESALE_GENESIS_PART - spent)
+    paid = {a: acct.balance for a, acct in alloc.items() if a not in pools and acct.balance}
+    tokenomics = replace(genesis.tokenomics, presale_genesis=paid)
+    result = replace(genesis, alloc=alloc, tokenomics=tokenomics)
+    if result.total_balance() != TOTAL_SUPPLY:
+        raise ContractsError(
+            f"the genesis balances add up to {result.total_balance()} wei, "
+            f"not the total supply {TOTAL_SUPPLY}"
+        )
+    return result
 
 
 def dev_system_config() -> SystemConfig:
     """Dev and devnet: the first dev account is the foundation and the treasury."""
     return SystemConfig(foundation=dev_accounts()[0].address)
+
+
+DEV_BENEFICIARY_INDEX: dict[str, int] = {name: 20 + i for i, name in enumerate(VESTED_NAMES)}
+"""Dev and devnet beneficiaries: dev-mnemonic accounts 20..27 (past the 20 funded ones, which keep
+exactly 10,000 PVC each), in table order: seed 20, angel 21, series_a 22, presale 23, team 24,
+compliance_advisors 25, operations_advisors 26, foundation 27."""
+
+
+def dev_tokenomics(listing_time: int) -> Tokenomics:
+    """The dev chains' tokenomics section: listed at `listing_time` (the genesis time)."""
+    accounts = dev_accounts(count=max(DEV_BENEFICIARY_INDEX.values()) + 1)
+    return Tokenomics(
+        listing_time=listing_time,
+        beneficiaries={n: accounts[i].address for n, i in DEV_BENEFICIARY_INDEX.items()},
+    )
 
 
 def system_contract_addresses() -> dict[str, str]:

@@ -24,7 +24,12 @@ from powerverse.chain.executor import BlockExecutor, LocalExecutor, ProcessExecu
 from powerverse.chain.genesis import DEFAULT_STAKE, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txpool import TxPool, TxPoolConfig
-from powerverse.contracts.system import STAKING, dev_system_config, with_system_contracts
+from powerverse.contracts.system import (
+    STAKING,
+    dev_system_config,
+    dev_tokenomics,
+    with_system_contracts,
+)
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.bft import BftProducer
 from powerverse.node.service import BlockProducer, DevProducer, Node
@@ -88,6 +93,7 @@ def resolve_genesis(config: NodeConfig, data_dir: Path) -> Genesis:
         [a.address for a in dev_accounts()],
         Validator(vkey.address, vkey.consensus.public_key, DEFAULT_STAKE),
     )
+    genesis = replace(genesis, tokenomics=dev_tokenomics(genesis.timestamp))
     return with_system_contracts(genesis, dev_system_config())
 
 
