@@ -55,6 +55,8 @@ GROUPS = (
     "review",
     "arbitration",
     "provider",
+    "tokenomics",
+    "airdrop",
 )
 """Sub-apps, each `powerverse.cli.<name>.app`, mounted as `pv <name>`."""
 COMMANDS = ("node", "status")
