@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import enum
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from powerverse.infra.exceptions import InfraError
+from powerverse.infra.sqlitestore import SqliteStore
 
 __all__ = [
     "ResourceKind",
@@ -125,34 +123,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS resources_ref ON resources (kind, ref);
 """
 
 
-class StackStore:
+class StackStore(SqliteStore):
     """The stacks' SQLite database (one file; safe to share between threads)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA, clock=clock)
 
     def create(
         self,

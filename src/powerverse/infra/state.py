@@ -10,13 +10,12 @@ with ``synchronous=FULL``: a committed row survives a crash of the process or th
 from __future__ import annotations
 
 import enum
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from powerverse.infra.sqlitestore import SqliteStore
 
 __all__ = ["AgentState", "Lease", "LeaseState", "TaskRecord", "TaskState"]
 
@@ -90,34 +89,11 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 
-class AgentState:
+class AgentState(SqliteStore):
     """The agent's SQLite database (one file; safe to share between threads)."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA, clock=clock)
 
     # ------------------------------------------------------------------ leases
 
