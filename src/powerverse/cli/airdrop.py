@@ -28,6 +28,7 @@ from powerverse.cli.chainopts import (
     PasswordFileOption,
     RpcOption,
     connect,
+    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.exceptions import MarketError
@@ -56,14 +57,7 @@ def register(
 ) -> None:
     """REGISTRAR_ROLE: register members (already registered ones are skipped)."""
     members = list(dict.fromkeys(parse_account(a, "address") for a in addresses))
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    drop = Airdrop(client)
+    drop = sdk(Airdrop, rpc_url, from_, keystore, password_file, dev_account)
     added = 0
     txs = []
     for i in range(0, len(members), REGISTER_BATCH):
@@ -90,14 +84,8 @@ def set_root(
 ) -> None:
     """DEFAULT_ADMIN_ROLE: set the Merkle root of eligible members (see `pv airdrop tree`)."""
     value = parse_hash32(root, "ROOT")
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    tx = attempt(json_output, lambda: Airdrop(client).set_merkle_root(value))
+    drop = sdk(Airdrop, rpc_url, from_, keystore, password_file, dev_account)
+    tx = attempt(json_output, lambda: drop.set_merkle_root(value))
     done(
         json_output,
         {"merkleRoot": "0x" + value.hex(), **tx_json(tx)},
