@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -371,6 +372,36 @@ def test_vms_survive_an_agent_killed_with_sigkill_and_are_adopted(
     assert driver.info("kept").state == InstanceState.PAUSED
     driver.destroy("kept")
     assert qemu_processes(state) == [] and list((state / "instances").iterdir()) == []
+
+
+def test_a_qemu_still_starting_at_restart_is_adopted_or_killed_never_leaked(
+    tiny: TinyImage, tmp_path: Path
+) -> None:
+    """The agent killed while QEMU daemonized: its pidfile is not there yet when the restarted
+    agent adopts. A QEMU that comes up is adopted; one that never answers is killed, so it
+    cannot hold the instance's devices and ports while the instance is made again."""
+    state = tmp_path / "state"
+    first = QemuDriver(state, accel="tcg")
+    for name in ("slow", "stuck"):
+        first.spawn(InstanceSpec(instance_id=name, vcpus=1, memory_mib=MIN_MEMORY_MIB,
+                                 boot=kernel_boot(tiny)))  # fmt: skip
+    pidfiles = {n: state / "instances" / n / "qemu.pid" for n in ("slow", "stuck")}
+    pids = {n: int(f.read_text()) for n, f in pidfiles.items()}
+    for f in pidfiles.values():
+        f.unlink()  # as if QEMU had not written it yet
+    restore = threading.Timer(2.0, lambda: pidfiles["slow"].write_text(f"{pids['slow']}\n"))
+    restore.start()  # "slow" finishes starting 2 s into the adoption; "stuck" never does
+    try:
+        restarted = QemuDriver(state, accel="tcg", adopt_wait=6.0)
+        assert restarted.adopt() == ["slow"]
+    finally:
+        restore.cancel()
+    assert restarted.info("slow").state == InstanceState.RUNNING
+    wait_for("the stuck QEMU to be killed", lambda: not psutil.pid_exists(pids["stuck"])
+             or psutil.Process(pids["stuck"]).status() == psutil.STATUS_ZOMBIE)  # fmt: skip
+    assert not (state / "instances" / "stuck").exists()
+    restarted.destroy("slow")
+    assert qemu_processes(state) == []
 
 
 # ---------------------------------------------------------------------- disk, snapshot, destroy

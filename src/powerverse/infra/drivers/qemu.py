@@ -146,7 +146,9 @@ class QemuDriver(ComputeDriver):
         qmp_timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
         routed: RoutedNetwork | None = None,
+        adopt_wait: float = 60.0,
     ) -> None:
+        """``adopt_wait``: how long :meth:`adopt` waits for a QEMU still starting."""
         if accel not in ("auto", "kvm", "tcg"):
             raise ValueError(f"accel must be 'auto', 'kvm' or 'tcg', not {accel!r}")
         self.state_dir = state_dir
@@ -154,6 +156,7 @@ class QemuDriver(ComputeDriver):
         self.qmp_timeout = qmp_timeout
         self.clock = clock
         self.routed = routed or RoutedNetwork()
+        self.adopt_wait = adopt_wait
         (state_dir / "instances").mkdir(parents=True, exist_ok=True)
         if accel == "auto":
             accel = "tcg"
@@ -376,8 +379,29 @@ class QemuDriver(ComputeDriver):
 
     # ------------------------------------------------------------------ destroy
 
+    def _processes(self, instance_id: str) -> list[psutil.Process]:
+        """Every live QEMU process started for the instance (its command line names the
+        instance's QMP socket), found even before QEMU has written its pidfile: a QEMU still
+        daemonizing when the agent was killed."""
+        sock = str(self._dir(instance_id) / "qmp.sock")
+        found = []
+        for proc in psutil.process_iter(["cmdline", "status"]):
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if any(sock in arg for arg in proc.info["cmdline"] or ()):
+                found.append(proc)
+        return found
+
     def _kill(self, instance_id: str) -> None:
-        """Stop the instance's QEMU: ``quit`` over QMP, SIGKILL when that does not do it."""
+        """Stop the instance's QEMU: ``quit`` over QMP, SIGKILL when that does not do it; then
+        SIGKILL whatever else was started for it (a QEMU that had not written its pidfile)."""
+        self._stop_qemu(instance_id)
+        for proc in self._processes(instance_id):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def _stop_qemu(self, instance_id: str) -> None:
         pid = self._pid(instance_id)
         if pid is None:
             return
@@ -578,7 +602,7 @@ class QemuDriver(ComputeDriver):
         adopted = []
         for instance_id in self.list_instances():
             with self._locked(instance_id):
-                if self._answers(instance_id):
+                if self._answers(instance_id) or self._comes_up(instance_id, self.adopt_wait):
                     adopted.append(instance_id)
                 else:  # died (with the host, or killed), or cannot be controlled: free it
                     self._remove(instance_id)
@@ -586,6 +610,18 @@ class QemuDriver(ComputeDriver):
             if leftover.name not in adopted and not (leftover / "record.json").exists():
                 shutil.rmtree(leftover, ignore_errors=True)  # a spawn cut short before QEMU
         return adopted
+
+    def _comes_up(self, instance_id: str, timeout: float = 60.0) -> bool:
+        """Whether a QEMU still starting for the instance (the agent was killed while it
+        daemonized) comes to answer on QMP within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self._processes(instance_id):
+            if self._answers(instance_id):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return False
 
     def _answers(self, instance_id: str) -> bool:
         """Whether the instance's QEMU is alive and answers on its QMP socket."""
