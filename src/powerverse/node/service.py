@@ -110,6 +110,11 @@ class Node:
     # Whether block listeners want blocks published now (some filter or subscription
     # exists); None: always. Loading a block to publish decodes every transaction and receipt.
     listening: Callable[[], bool] | None = None
+    # The highest block number block listeners have seen (or that nobody listened for).
+    _published: int = field(init=False, default=-1)
+
+    def __post_init__(self) -> None:
+        self._published = int(self.chain.head.block_number)
 
     # ---------------------------------------------------------------- reads
 
@@ -208,6 +213,7 @@ class Node:
                     result.tx_count,
                     result.block_hash.hex()[:16],
                 )
+                self._published = max(self._published, result.number)
 
         self._publishing = asyncio.create_task(run())
 
@@ -216,6 +222,21 @@ class Node:
         if self._publishing is not None:
             with contextlib.suppress(Exception):
                 await self._publishing
+
+    async def caught_up(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) until block listeners have seen every block up
+        to the head: a block is committed, and readable by clients, a moment before it is
+        published, so a filter poll waits here to reflect every block a client can see."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        target = int(self.chain.head.block_number)
+        while self._published < target and loop.time() < deadline:
+            task = self._publishing
+            if task is not None and not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), deadline - loop.time())
+            else:
+                await asyncio.sleep(0.005)
 
     async def _publish_now(self, result: BuildResult) -> BuiltBlock:
         bundle = self.chain.bundle(self.chain.header_by_hash(result.block_hash))
@@ -232,6 +253,7 @@ class Node:
                 await listener(built)
             except Exception:
                 log.exception("a block listener failed")
+        self._published = max(self._published, int(built.block.number))
         return built
 
     def _after_new_head(self, rejected: tuple[tuple[bytes, str], ...] = ()) -> None:

@@ -487,6 +487,9 @@ class EthApi:
         (fid,) = p.params_list(params, ("id",), 1)
         if not isinstance(fid, str):
             raise InvalidParams("filter id must be a string")
+        # blocks are published in the background after they become the head: let every
+        # block a client can already see (its receipts, eth_blockNumber) reach the filters
+        await self.node.caught_up()
         return self.filters.get_changes(fid)
 
     async def eth_getFilterLogs(self, params: Any, ctx: CallContext) -> list[dict[str, Any]]:
