@@ -140,14 +140,19 @@ def _alive(pid: int) -> bool:
         return f.read().split(") ")[-1][:1] != "Z"
 
 
-def wait_for(what: str, done: Callable[[], bool], timeout: float = 90.0) -> None:
-    """Poll `done` until it holds."""
+def wait_for(
+    what: str,
+    done: Callable[[], bool],
+    timeout: float = 90.0,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll `done` until it holds; on a timeout the failure carries `explain()` (e.g. a log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if done():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain else ""))
 
 
 @dataclass

@@ -17,6 +17,7 @@ cannot finish before its deadline is flagged on chain.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ from eth_utils.crypto import keccak
 
 from powerverse.crypto.keys import dev_accounts
 from powerverse.infra.apiclient import AgentClient
+from powerverse.infra.drivers.qemu import QemuDriver
 from powerverse.infra.taskspec import encode_data_uri
 from powerverse.market.client import ChainClient
 from powerverse.market.did import DidRegistry, PublicKey
@@ -84,6 +86,15 @@ class Agent:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+    def explain(self) -> str:
+        """The agent's journal and the tail of its log, for a failure message."""
+        try:
+            journal = json.dumps(self.status(), indent=1)[-4000:]
+        except (subprocess.SubprocessError, ValueError) as exc:
+            journal = f"(no status: {exc})"
+        tail = self.log.read_text(errors="replace")[-8000:] if self.log.exists() else ""
+        return f"agent status:\n{journal}\nagent log (tail):\n{tail}"
 
     def status(self) -> dict[str, Any]:
         done = subprocess.run(
@@ -142,6 +153,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     finally:
         if agent is not None:
             agent.stop()
+        with contextlib.suppress(Exception):  # the VMs, with their taps, bridges and forwards
+            driver = QemuDriver(root / "provider" / "vms")
+            for instance in driver.list_instances():
+                driver.destroy(instance)
         for proc in _qemu_for(root):
             proc.kill()
         devnet.down()
@@ -186,7 +201,7 @@ def test_rent_a_vm_log_in_with_the_did_key_and_settle_at_expiry(
     rid = rented["rentalId"]
     rentals = Rentals(consumer)
     wait_for("the agent to confirm", lambda: rentals.rental(rid).state == RentalState.ACTIVE,
-             timeout=180)  # fmt: skip
+             timeout=180, explain=world["agent"].explain)  # fmt: skip
 
     api = AgentClient(world["api"], Account.from_key(dev_accounts()[CONSUMER].private_key))
     creds = api.credentials(rid)
@@ -215,7 +230,7 @@ def test_rent_a_vm_log_in_with_the_did_key_and_settle_at_expiry(
     end = rentals.rental(rid).end
     world["devnet"].devnet("warp", str(end - _head_time(url) + 5))
     wait_for("the agent to settle", lambda: rentals.rental(rid).state == RentalState.SETTLED,
-             timeout=180)  # fmt: skip
+             timeout=180, explain=world["agent"].explain)  # fmt: skip
     wait_for("the VM to be wiped", lambda: not _qemu_for(world["dir"]), timeout=60)
     rental = rentals.rental(rid)
     fee = 2 * PVC * rental.fee_bps // 10_000
@@ -237,7 +252,8 @@ def test_a_task_is_taken_run_and_accepted(world: dict[str, Any]) -> None:
                             "limits": {"wall_seconds": 30}})  # fmt: skip
     posted = orders.post_task(spec, Specs(), reward=PVC, deadline=_head_time(url) + DAY)
     oid = posted.order_id
-    wait_for("the result", lambda: orders.order(oid).state == OrderState.SUBMITTED, timeout=180)
+    wait_for("the result", lambda: orders.order(oid).state == OrderState.SUBMITTED, timeout=180,
+             explain=world["agent"].explain)  # fmt: skip
     order = orders.order(oid)
     assert order.token_id == world["token"] and order.result_cid.startswith("bafkrei")
     store = world["dir"] / "objects"
@@ -258,10 +274,11 @@ def test_agent_killed_mid_provision_serves_the_rental_once(world: dict[str, Any]
     def provisioning() -> bool:
         return any(x["rentalId"] == rid for x in agent.status()["leases"])
 
-    wait_for("the agent to pick the rental up", provisioning, timeout=120)
+    wait_for("the agent to pick the rental up", provisioning, timeout=120, explain=agent.explain)
     agent.kill9()  # mid-provision: the lease is recorded, the VM may or may not be up
     agent.start()
-    wait_for("the confirm", lambda: rentals.rental(rid).state == RentalState.ACTIVE, timeout=180)
+    wait_for("the confirm", lambda: rentals.rental(rid).state == RentalState.ACTIVE,
+             timeout=180, explain=agent.explain)  # fmt: skip
     time.sleep(3)
     vms = _qemu_for(world["dir"])
     assert len(vms) == 1, [p.info["cmdline"] for p in vms]  # adopted or started, never twice

@@ -215,23 +215,26 @@ class Daemon:
         """Adopt running VMs, serve the API, reconcile until stopped."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        adopted = self.agent.recover()
-        log.info(
-            "agent %s: adopted %d VM(s); %s networking",
-            self.account.address,
-            len(adopted),
-            self.network,
-        )
+        recovered = False
         self.serve_api()
         while not self._stop.is_set():
             started = time.monotonic()
             try:
+                if not recovered:  # retried until it works: a crash must not end the agent
+                    adopted = self.agent.recover()
+                    recovered = True
+                    log.info(
+                        "agent %s: adopted %d VM(s); %s networking",
+                        self.account.address,
+                        len(adopted),
+                        self.network,
+                    )
                 self.agent.step()
                 if time.monotonic() - self._last_sample >= METER_SECONDS:
                     self._last_sample = time.monotonic()
                     self.meter.sample()
             except Exception:  # the chain may be unreachable for a while: keep going
-                log.exception("reconcile step failed")
+                log.exception("recovery failed" if not recovered else "reconcile step failed")
             self._stop.wait(max(0.0, self.config.poll_seconds - (time.monotonic() - started)))
         if self._server is not None:
             self._server.should_exit = True

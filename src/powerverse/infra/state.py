@@ -10,12 +10,15 @@ with ``synchronous=FULL``: a committed row survives a crash of the process or th
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from powerverse.infra.sqlitestore import SqliteStore
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AgentState", "Lease", "LeaseState", "TaskRecord", "TaskState"]
 
@@ -179,7 +182,8 @@ class AgentState(SqliteStore):
             db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, value))
 
     def record(self, kind: str, message: str) -> None:
-        """Append to the agent's journal (what `pv provider status` shows)."""
+        """Append to the agent's journal (what `pv provider status` shows), and log it."""
+        log.info("%s: %s", kind, message)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO journal (at, kind, message) VALUES (?, ?, ?)",

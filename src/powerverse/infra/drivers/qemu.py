@@ -157,6 +157,9 @@ class QemuDriver(ComputeDriver):
         self.clock = clock
         self.routed = routed or RoutedNetwork()
         self.adopt_wait = adopt_wait
+        # Host interface names are shared by every driver on the host: salting them with the
+        # state directory keeps two agents' "rental-2" (or a crashed test's) apart.
+        self._net_salt = _short_hash(str(state_dir.resolve()))
         (state_dir / "instances").mkdir(parents=True, exist_ok=True)
         if accel == "auto":
             accel = "tcg"
@@ -299,7 +302,9 @@ class QemuDriver(ComputeDriver):
             netdev = f"tap,id=net0,ifname={record['tap']},script=no,downscript=no"
             self._start(args + _nic(netdev, spec.instance_id))
         elif spec.network.mode == "tap":
-            tap, bridge = _tap_names(spec.instance_id, spec.network.isolation_group)
+            tap, bridge = _tap_names(
+                spec.instance_id, spec.network.isolation_group, salt=self._net_salt
+            )
             record["tap"], record["bridge"] = tap, bridge
             self._save(spec.instance_id, record)  # first, so a failure below removes them
             _tap_up(tap, bridge)
@@ -338,7 +343,9 @@ class QemuDriver(ComputeDriver):
         SSH (recorded before each step, so a failure or a crash is cleaned up); the guest's
         ``network-config``."""
         self.routed.ensure_host()
-        tap, bridge = _tap_names(spec.instance_id, spec.network.isolation_group, BRIDGE_PREFIX)
+        tap, bridge = _tap_names(
+            spec.instance_id, spec.network.isolation_group, BRIDGE_PREFIX, salt=self._net_salt
+        )
         record["tap"], record["bridge"] = tap, bridge
         self._save(spec.instance_id, record)
         where = self.routed.attach(spec.instance_id, bridge)
@@ -833,13 +840,14 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _tap_names(
-    instance_id: str, group: str | None, bridge_prefix: str = "pvbr-"
+    instance_id: str, group: str | None, bridge_prefix: str = "pvbr-", *, salt: str = ""
 ) -> tuple[str, str]:
     """The instance's tap device and its isolation group's bridge (interface names are at most
-    15 characters, hence the hashes)."""
+    15 characters, hence the hashes; ``salt`` names the driver, so that two drivers' instance
+    ids and groups never share a device)."""
     return (
-        f"pvtap-{_short_hash(instance_id)}",
-        f"{bridge_prefix}{_short_hash(group or instance_id)}",
+        f"pvtap-{_short_hash(f'{salt}/{instance_id}')}",
+        f"{bridge_prefix}{_short_hash(f'{salt}/{group or instance_id}')}",
     )
 
 
@@ -850,6 +858,8 @@ def _tap_up(tap: str, bridge: str) -> None:
             made = _ip("link", "add", bridge, "type", "bridge")
             if made.returncode != 0 and not Path("/sys/class/net", bridge).exists():
                 raise DriverError(f"cannot create bridge {bridge}: {made.stderr.strip()}")
+        if Path("/sys/class/net", tap).exists():  # left by a crash of this very instance
+            _ip("link", "del", tap)
         for step in (
             ("link", "set", bridge, "up"),
             ("tuntap", "add", "dev", tap, "mode", "tap"),
