@@ -74,6 +74,7 @@ from powerverse.chain.exceptions import (
     UnknownPendingBlock,
 )
 from powerverse.chain.genesis import Genesis
+from powerverse.chain.rewards import Payee, RewardClaim, RewardPlan
 from powerverse.chain.store import BufferedStore, LmdbStore
 from powerverse.chain.trie_root import ordered_trie_root
 
@@ -87,6 +88,8 @@ _RECEIPTS_PREFIX = b"pv:receipts:"
 _BLOCK_META_PREFIX = b"pv:blockmeta:"
 _BODY_PREFIX = b"pv:body:"
 _SEAL_PREFIX = b"pv:seal:"
+_ATTACHMENT_PREFIX = b"pv:attach:"
+_REWARD_PREFIX = b"pv:reward:"
 _BUNDLE_CACHE = 256
 
 
@@ -136,6 +139,11 @@ class BuiltBlock:
     # The raw transactions as in the body (what `encode_block` sends); empty when the
     # BuiltBlock was made from a stored bundle rather than by this chain.
     tx_payloads: tuple[bytes, ...] = ()
+    # What the block paid out of the emission pool (chain/rewards.py), and the bytes it
+    # carries beside its transactions (its parent's finality certificate), committed to by
+    # the header's parentBeaconBlockRoot.
+    reward: RewardPlan | None = None
+    attachment: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -389,6 +397,7 @@ class Blockchain:
     ) -> BuiltBlock:
         """Apply as many candidates as fit, then commit the block at once (dev mode: no seal).
 
+        The block claims its own block reward for ``coinbase`` (one node makes every block).
         Committing drops every other pending block.
         """
         built = self.propose_block(
@@ -397,6 +406,7 @@ class Blockchain:
             coinbase=coinbase,
             mix_hash=mix_hash,
             extra_data=extra_data,
+            pay_self=True,
         )
         return self._commit(bytes(built.block.hash), None)
 
@@ -408,12 +418,18 @@ class Blockchain:
         coinbase: bytes,
         mix_hash: bytes = b"\x00" * 32,
         extra_data: bytes = b"",
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
+        pay_self: bool = False,
     ) -> BuiltBlock:
         """Apply as many candidates as fit into a block on the head and keep it pending.
 
         A candidate py-evm refuses is reported in `rejected` and its sender's later
         candidates are skipped; so is a sender whose next candidate no longer fits. A
-        `timestamp` not after the head's becomes the head's + 1.
+        `timestamp` not after the head's becomes the head's + 1. The block pays `reward`
+        (chain/rewards.py) first; `attachment` (the certificate the claim comes from) goes
+        with the block, committed to by its header. `pay_self`: the block claims the emission
+        up to its own timestamp for `coinbase` (one node making every block).
         """
         self._require_writer()
         if len(extra_data) > MAX_EXTRA_DATA:
@@ -430,8 +446,11 @@ class Blockchain:
                 mix_hash=Hash32(mix_hash),
                 extra_data=extra_data,
                 gas_limit=target_gas_limit(int(parent.gas_limit), self.genesis.gas_limit),
+                **attachment_commitment(attachment),
             )
-            run = BlockRun(chain, header, fast_transfers=self.fast_transfers)
+            if pay_self:
+                reward = RewardClaim(until=int(timestamp), proposer=Payee(b"", bytes(coinbase)))
+            run = self._run(chain, header, reward)
             rejected: list[tuple[bytes, str]] = []
             skipped: set[bytes] = set()
             for ptx in candidates:
@@ -448,7 +467,7 @@ class Blockchain:
                 except ValidationError as exc:
                     rejected.append((ptx.hash, str(exc)))
                     skipped.add(ptx.sender)
-            built = self._persist(chain, db, run, run.finish(), tuple(rejected))
+            built = self._persist(chain, db, run, run.finish(), tuple(rejected), attachment)
         except BaseException:
             db.discard()
             raise
@@ -460,8 +479,13 @@ class Blockchain:
         tx_payloads: Sequence[bytes],
         *,
         known_senders: Mapping[bytes, bytes] | None = None,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> BuiltBlock:
         """Check and execute a block another node proposed on the head; keep it pending.
+
+        `reward` is the claim the node derived from `attachment` (the block's parent
+        certificate, which the header must commit to).
 
         Raises InvalidBlock (BlockNotOnHead when it does not extend the head) with the rule
         it breaks; then nothing is kept and the head is unchanged. Every transaction must
@@ -483,21 +507,27 @@ class Blockchain:
             if not isinstance(raw, bytes):
                 raise InvalidBlock(f"transaction {index} is {type(raw).__name__}, not bytes")
         try:
-            built, db = self._execute(header, payloads, known_senders or {})
+            built, db = self._execute(header, payloads, known_senders or {}, reward, attachment)
         except _HintedFailure as failure:
             log.warning(
                 "block 0x%s failed with the known senders (%s); checking it again",
                 bytes(header.hash).hex(),
                 failure.__cause__,
             )
-            built, db = self._execute(header, payloads, {})
+            built, db = self._execute(header, payloads, {}, reward, attachment)
         return self._keep(built, db, bytes(header.parent_hash))
 
     def import_block(
-        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        seal: bytes,
+        *,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> BuiltBlock:
         """Execute a block finalized elsewhere and commit it with its seal (syncing)."""
-        built = self.execute_block(header, tx_payloads)
+        built = self.execute_block(header, tx_payloads, reward=reward, attachment=attachment)
         return self.commit_pending(bytes(built.block.hash), seal)
 
     def commit_pending(self, block_hash: bytes, seal: bytes) -> BuiltBlock:
@@ -533,6 +563,15 @@ class Blockchain:
         """The seal committed with a block; None for a block committed without one (dev mode)."""
         return self.store.get(_SEAL_PREFIX + bytes(block_hash))
 
+    def attachment_of(self, block_hash: bytes) -> bytes:
+        """What a block carries beside its transactions (its parent's certificate), or b""."""
+        return self.store.get(_ATTACHMENT_PREFIX + bytes(block_hash)) or b""
+
+    def reward_of(self, block_hash: bytes) -> RewardPlan | None:
+        """What a committed block paid out of the emission pool; None when it paid nothing."""
+        raw = self.store.get(_REWARD_PREFIX + bytes(block_hash))
+        return RewardPlan.from_rlp(rlp.decode(raw)) if raw else None
+
     def raw_block(self, number: int) -> tuple[BlockHeaderAPI, tuple[bytes, ...]]:
         """A canonical block as (header, raw transactions), as `encode_block` takes them."""
         header = self.header_by_number(number)
@@ -540,16 +579,23 @@ class Blockchain:
         return header, tuple(rlp.decode(raw)) if raw else ()
 
     def _execute(
-        self, header: BlockHeaderAPI, payloads: tuple[bytes, ...], hints: Mapping[bytes, bytes]
+        self,
+        header: BlockHeaderAPI,
+        payloads: tuple[bytes, ...],
+        hints: Mapping[bytes, bytes],
+        reward: RewardClaim | None,
+        attachment: bytes,
     ) -> tuple[BuiltBlock, BufferedStore]:
         db, chain = self._writer_chain()
         hinted = False
         try:
             parent = chain.get_canonical_head()
-            expected = expected_header(chain, parent, header)
+            expected = expected_header(
+                chain, parent, header, commitment=attachment_commitment(attachment)
+            )
             root = ordered_trie_root(payloads)
             check_transactions_root(header, root)  # before spending time on execution
-            run = BlockRun(chain, expected, fast_transfers=self.fast_transfers)
+            run = self._run(chain, expected, reward)
             try:
                 for index, raw in enumerate(payloads):
                     tx = block_transaction(raw, index, self.chain_id)
@@ -567,11 +613,23 @@ class Blockchain:
                 if hinted:
                     raise _HintedFailure() from exc
                 raise
-            built = self._persist(chain, db, run, mined, ())
+            built = self._persist(chain, db, run, mined, (), attachment)
         except BaseException:
             db.discard()
             raise
         return built, db
+
+    def _run(
+        self, chain: MiningChain, header: BlockHeaderAPI, reward: RewardClaim | None
+    ) -> BlockRun:
+        tokenomics = self.genesis.tokenomics
+        return BlockRun(
+            chain,
+            header,
+            fast_transfers=self.fast_transfers,
+            reward=reward,
+            listing_time=tokenomics.listing_time if tokenomics is not None else None,
+        )
 
     def _writer_chain(self) -> tuple[BufferedStore, MiningChain]:
         """A write buffer of its own and a chain over it, for one pending block."""
@@ -585,6 +643,7 @@ class Blockchain:
         run: BlockRun,
         mined: BlockAPI,
         rejected: tuple[tuple[bytes, str], ...],
+        attachment: bytes,
     ) -> BuiltBlock:
         """Write the block, body, receipts and senders into the run's buffer (not committed)."""
         chain.chaindb.persist_block(mined)
@@ -592,8 +651,18 @@ class Blockchain:
         db.set(_BODY_PREFIX + block_hash, rlp.encode(run.payloads))
         db.set(_RECEIPTS_PREFIX + block_hash, rlp.encode(run.receipt_payloads))
         db.set(_BLOCK_META_PREFIX + block_hash, rlp.encode(run.senders))
+        if attachment:
+            db.set(_ATTACHMENT_PREFIX + block_hash, attachment)
+        if run.reward is not None:
+            db.set(_REWARD_PREFIX + block_hash, rlp.encode(run.reward.to_rlp()))
         return BuiltBlock(
-            mined, tuple(run.receipts), tuple(run.senders), rejected, tuple(run.payloads)
+            mined,
+            tuple(run.receipts),
+            tuple(run.senders),
+            rejected,
+            tuple(run.payloads),
+            run.reward,
+            attachment,
         )
 
     def _keep(self, built: BuiltBlock, db: BufferedStore, parent_hash: bytes) -> BuiltBlock:
@@ -728,6 +797,12 @@ class Blockchain:
         self.db.discard()
         self._wdb.discard()
         self.store.close()
+
+
+def attachment_commitment(attachment: bytes) -> dict[str, Any]:
+    """Header fields committing to a block's attachment: parentBeaconBlockRoot = its keccak
+    (py-evm's default when there is none)."""
+    return {"parent_beacon_block_root": Hash32(keccak(attachment))} if attachment else {}
 
 
 def target_gas_limit(parent_gas_limit: int, target: int) -> int:

@@ -10,7 +10,8 @@ the proposer computed (roots, gas used, bloom, state root) must equal what execu
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from eth.abc import BlockHeaderAPI, LegacyTransactionFieldsAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
@@ -51,13 +52,18 @@ _COMPUTED_FIELDS: Final = (
 
 
 def expected_header(
-    chain: MiningChain, parent: BlockHeaderAPI, header: BlockHeaderAPI
+    chain: MiningChain,
+    parent: BlockHeaderAPI,
+    header: BlockHeaderAPI,
+    *,
+    commitment: Mapping[str, Any] | None = None,
 ) -> BlockHeaderAPI:
     """The header this node builds on ``parent`` with the proposer's choices in ``header``.
 
     The proposer chooses the timestamp, fee recipient, mix hash, extra data and gas limit;
-    everything else follows from the parent. Raises InvalidBlock (BlockNotOnHead when
-    ``header`` does not extend ``parent``).
+    everything else follows from the parent, and from ``commitment`` (the header fields that
+    commit to what the block carries beside its transactions, chain/rewards.py). Raises
+    InvalidBlock (BlockNotOnHead when ``header`` does not extend ``parent``).
     """
     if header.parent_hash != parent.hash:
         raise BlockNotOnHead(
@@ -96,6 +102,7 @@ def expected_header(
             mix_hash=header.mix_hash,
             extra_data=header.extra_data,
             gas_limit=header.gas_limit,
+            **(commitment or {}),
         )
     except (ValidationError, TypeError, ValueError) as exc:
         raise InvalidBlock(f"malformed header: {exc}") from exc

@@ -1,4 +1,6 @@
-"""Blocks on the wire: RLP ``[header, [transaction, ...]]``, transactions as raw EIP-2718 bytes.
+"""Blocks on the wire: RLP ``[header, [transaction, ...]]``, transactions as raw EIP-2718 bytes,
+and ``[header, [transaction, ...], attachment]`` for a block that carries its parent's finality
+certificate (chain/rewards.py; the header commits to it).
 
 A block travels as its header and the raw transactions exactly as they are stored and
 hashed into ``transactionsRoot``, so a receiver executes the bytes the proposer committed
@@ -19,13 +21,25 @@ from rlp.sedes import CountableList, List, binary
 from powerverse.chain.exceptions import InvalidBlock
 from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
 
-__all__ = ["decode_block", "decode_header", "encode_block", "encode_header"]
+__all__ = [
+    "decode_block",
+    "decode_block_attached",
+    "decode_header",
+    "encode_block",
+    "encode_header",
+]
 
 _BLOCK: Final = List([PragueBlockHeader, CountableList(binary)], strict=True)
+_ATTACHED: Final = List([PragueBlockHeader, CountableList(binary), binary], strict=True)
 
 
-def encode_block(header: BlockHeaderAPI, tx_payloads: Sequence[bytes]) -> bytes:
-    """The wire form of a block: RLP of [header, [raw transaction, ...]]."""
+def encode_block(
+    header: BlockHeaderAPI, tx_payloads: Sequence[bytes], attachment: bytes = b""
+) -> bytes:
+    """The wire form of a block: RLP of [header, [raw transaction, ...]] (and the attachment,
+    when there is one)."""
+    if attachment:
+        return bytes(rlp.encode([header, list(tx_payloads), attachment]))
     return bytes(rlp.encode([header, list(tx_payloads)]))
 
 
@@ -35,12 +49,25 @@ def decode_block(data: bytes) -> tuple[BlockHeaderAPI, tuple[bytes, ...]]:
     The transactions are not decoded here: ``Blockchain.execute_block`` does that, and judges
     them.
     """
+    header, payloads, _ = decode_block_attached(data)
+    return header, payloads
+
+
+def decode_block_attached(data: bytes) -> tuple[BlockHeaderAPI, tuple[bytes, ...], bytes]:
+    """As :func:`decode_block`, with the block's attachment (b"" when it has none)."""
     _check_shape(data)
     try:
-        header, payloads = rlp.decode(bytes(data), sedes=_BLOCK)
+        items = rlp.decode(bytes(data))
+        if isinstance(items, list) and len(items) == 3:
+            header, payloads, attachment = rlp.decode(bytes(data), sedes=_ATTACHED)
+            if not attachment:
+                raise InvalidBlock("malformed block encoding: an empty attachment is left out")
+        else:
+            header, payloads = rlp.decode(bytes(data), sedes=_BLOCK)
+            attachment = b""
     except (rlp.exceptions.RLPException, TypeError, ValueError) as exc:
         raise InvalidBlock(f"malformed block encoding: {exc}") from exc
-    return header, tuple(payloads)
+    return header, tuple(payloads), bytes(attachment)
 
 
 def encode_header(header: BlockHeaderAPI) -> bytes:

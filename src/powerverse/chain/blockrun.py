@@ -15,6 +15,7 @@ from eth.chains.base import MiningChain
 from eth.vm.base import VM
 from eth_typing import Hash32
 
+from powerverse.chain.rewards import RewardClaim, RewardPlan, apply_rewards, plan_rewards
 from powerverse.chain.transfer import apply_plain_transfer, is_plain_transfer
 from powerverse.chain.trie_root import ordered_trie_root
 
@@ -35,13 +36,27 @@ class _GasUsedView:
 class BlockRun:
     """One block being executed on top of its parent's state, in the chain's write buffer."""
 
-    def __init__(self, chain: MiningChain, header: BlockHeaderAPI, *, fast_transfers: bool) -> None:
+    def __init__(
+        self,
+        chain: MiningChain,
+        header: BlockHeaderAPI,
+        *,
+        fast_transfers: bool,
+        reward: RewardClaim | None = None,
+        listing_time: int | None = None,
+    ) -> None:
         self.header = header
         self.vm = cast(VM, chain.get_vm(header))
         self.block_class = self.vm.get_block_class()
         # System contract updates at the start of a block (EIP-4788, EIP-2935), exactly as
         # py-evm's import_block does, so a block we build is the block others re-execute.
         self.vm.block_preprocessing(self.block_class(header, transactions=[], uncles=[]))
+        # Then the block reward it claims (chain/rewards.py), before any transaction.
+        self.reward: RewardPlan | None = None
+        if reward is not None and listing_time is not None:
+            self.reward = plan_rewards(self.vm.state, reward, listing_time)
+            if self.reward is not None:
+                apply_rewards(self.vm.state, self.reward)
         self.gas_limit = int(header.gas_limit)
         self.gas_used = 0
         self.bloom = 0

@@ -34,6 +34,7 @@ from powerverse.chain.blockchain import Blockchain, BuiltBlock
 from powerverse.chain.blockcodec import decode_header, encode_block, encode_header
 from powerverse.chain.exceptions import ChainError
 from powerverse.chain.genesis import Genesis, parse_genesis
+from powerverse.chain.rewards import RewardClaim
 from powerverse.chain.store import LmdbStore
 from powerverse.chain.txdecode import decode_raw_transaction
 from powerverse.chain.txpool import PooledTx
@@ -78,6 +79,7 @@ class PendingResult:
     header: bytes  # RLP of the header (decode_header gives it back)
     tx_payloads: tuple[bytes, ...]
     rejected: tuple[tuple[bytes, str], ...]  # candidates a proposal left out, and why
+    attachment: bytes = b""  # the parent's certificate the block carries (chain/rewards.py)
 
     @classmethod
     def of(cls, built: BuiltBlock) -> PendingResult:
@@ -90,6 +92,7 @@ class PendingResult:
             encode_header(header),
             built.tx_payloads,
             built.rejected,
+            built.attachment,
         )
 
     def decoded_header(self) -> BlockHeaderAPI:
@@ -98,7 +101,7 @@ class PendingResult:
 
     def encoded(self) -> bytes:
         """The block as it goes to peers (see blockcodec.encode_block)."""
-        return encode_block(self.decoded_header(), self.tx_payloads)
+        return encode_block(self.decoded_header(), self.tx_payloads, self.attachment)
 
 
 class BlockExecutor(Protocol):
@@ -118,8 +121,14 @@ class BlockExecutor(Protocol):
         coinbase: bytes,
         mix_hash: bytes = ZERO_HASH,
         extra_data: bytes = b"",
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
-        """Execute as many candidates as fit into a block on the head; keep it pending."""
+        """Execute as many candidates as fit into a block on the head; keep it pending.
+
+        The block first pays ``reward``; ``attachment`` (the certificate the claim comes
+        from) goes with it, committed to by its header (chain/rewards.py).
+        """
         ...
 
     def execute(
@@ -128,6 +137,8 @@ class BlockExecutor(Protocol):
         tx_payloads: Sequence[bytes],
         *,
         known_senders: Mapping[bytes, bytes] | None = None,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
         """Check and execute another node's block on the head; keep it pending.
 
@@ -144,7 +155,13 @@ class BlockExecutor(Protocol):
         ...
 
     def import_block(
-        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        seal: bytes,
+        *,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> BuildResult:
         """Execute a block finalized elsewhere and commit it with its seal (syncing)."""
         ...
@@ -180,6 +197,8 @@ class LocalExecutor:
         coinbase: bytes,
         mix_hash: bytes = ZERO_HASH,
         extra_data: bytes = b"",
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
         """Propose in this process."""
         built = self.chain.propose_block(
@@ -188,6 +207,8 @@ class LocalExecutor:
             coinbase=coinbase,
             mix_hash=mix_hash,
             extra_data=extra_data,
+            reward=reward,
+            attachment=attachment,
         )
         return PendingResult.of(built)
 
@@ -197,9 +218,13 @@ class LocalExecutor:
         tx_payloads: Sequence[bytes],
         *,
         known_senders: Mapping[bytes, bytes] | None = None,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
         """Execute in this process."""
-        built = self.chain.execute_block(header, tx_payloads, known_senders=known_senders)
+        built = self.chain.execute_block(
+            header, tx_payloads, known_senders=known_senders, reward=reward, attachment=attachment
+        )
         return PendingResult.of(built)
 
     def commit_pending(self, block_hash: bytes, seal: bytes) -> BuildResult:
@@ -211,10 +236,19 @@ class LocalExecutor:
         self.chain.discard_pending()
 
     def import_block(
-        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        seal: bytes,
+        *,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> BuildResult:
         """Import in this process."""
-        return BuildResult.of(self.chain.import_block(header, tx_payloads, seal))
+        built = self.chain.import_block(
+            header, tx_payloads, seal, reward=reward, attachment=attachment
+        )
+        return BuildResult.of(built)
 
     def rewind(self, number: int) -> None:
         """Rewind in this process."""
@@ -231,6 +265,8 @@ class _Kept:
     generation: int
     header: bytes
     tx_payloads: tuple[bytes, ...]
+    reward: RewardClaim | None
+    attachment: bytes
 
 
 class ProcessExecutor:
@@ -314,12 +350,21 @@ class ProcessExecutor:
         coinbase: bytes,
         mix_hash: bytes = ZERO_HASH,
         extra_data: bytes = b"",
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
         """Propose in the child (candidates travel as for `build`); it keeps the block."""
         result: PendingResult = self._call(
-            "propose", list(candidates), timestamp, coinbase, mix_hash, extra_data
+            "propose",
+            list(candidates),
+            timestamp,
+            coinbase,
+            mix_hash,
+            extra_data,
+            reward,
+            attachment,
         )
-        self._keep(result)
+        self._keep(result, reward)
         return result
 
     def execute(
@@ -328,13 +373,18 @@ class ProcessExecutor:
         tx_payloads: Sequence[bytes],
         *,
         known_senders: Mapping[bytes, bytes] | None = None,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> PendingResult:
         """Execute in the child; it keeps the block."""
         payloads = tuple(tx_payloads)
         hints = dict(known_senders) if known_senders else None
-        result: PendingResult = self._call("execute", encode_header(header), payloads, hints)
-        result = replace(result, tx_payloads=payloads)  # the child does not send them back
-        self._keep(result)
+        result: PendingResult = self._call(
+            "execute", encode_header(header), payloads, hints, reward, attachment
+        )
+        # the child does not send the transactions back
+        result = replace(result, tx_payloads=payloads, attachment=attachment)
+        self._keep(result, reward)
         return result
 
     def commit_pending(self, block_hash: bytes, seal: bytes) -> BuildResult:
@@ -345,7 +395,9 @@ class ProcessExecutor:
         if kept is not None and kept.generation != self._generation:
             log.warning("executing pending block 0x%s again in the new executor", block_hash.hex())
             try:
-                self._call("execute", kept.header, kept.tx_payloads, None)
+                self._call(
+                    "execute", kept.header, kept.tx_payloads, None, kept.reward, kept.attachment
+                )
             except ChainError:
                 # E.g. BlockNotOnHead: the old child died committing it, after the write.
                 self._kept.pop(block_hash, None)
@@ -366,15 +418,25 @@ class ProcessExecutor:
             self._call("discard")
 
     def import_block(
-        self, header: BlockHeaderAPI, tx_payloads: Sequence[bytes], seal: bytes
+        self,
+        header: BlockHeaderAPI,
+        tx_payloads: Sequence[bytes],
+        seal: bytes,
+        *,
+        reward: RewardClaim | None = None,
+        attachment: bytes = b"",
     ) -> BuildResult:
         """Execute and commit in the child, in one round trip."""
-        result: BuildResult = self._call("import", encode_header(header), tuple(tx_payloads), seal)
+        result: BuildResult = self._call(
+            "import", encode_header(header), tuple(tx_payloads), seal, reward, attachment
+        )
         self._kept.clear()
         return result
 
-    def _keep(self, result: PendingResult) -> None:
-        self._kept[result.block_hash] = _Kept(self._generation, result.header, result.tx_payloads)
+    def _keep(self, result: PendingResult, reward: RewardClaim | None) -> None:
+        self._kept[result.block_hash] = _Kept(
+            self._generation, result.header, result.tx_payloads, reward, result.attachment
+        )
 
     def rewind(self, number: int) -> None:
         """Rewind in the child."""
@@ -488,19 +550,27 @@ def _handle(chain: Blockchain, kind: str, args: tuple[Any, ...]) -> Any:
         built = chain.build_block(candidates, timestamp=timestamp, coinbase=coinbase)
         return BuildResult.of(built)
     if kind == "propose":
-        candidates, timestamp, coinbase, mix_hash, extra_data = args
+        candidates, timestamp, coinbase, mix_hash, extra_data, reward, attachment = args
         built = chain.propose_block(
             candidates,
             timestamp=timestamp,
             coinbase=coinbase,
             mix_hash=mix_hash,
             extra_data=extra_data,
+            reward=reward,
+            attachment=attachment,
         )
         return PendingResult.of(built)
     if kind == "execute":
-        header, payloads, hints = args
-        built = chain.execute_block(decode_header(header), payloads, known_senders=hints)
-        return replace(PendingResult.of(built), tx_payloads=())
+        header, payloads, hints, reward, attachment = args
+        built = chain.execute_block(
+            decode_header(header),
+            payloads,
+            known_senders=hints,
+            reward=reward,
+            attachment=attachment,
+        )
+        return replace(PendingResult.of(built), tx_payloads=(), attachment=b"")
     if kind == "commit":
         block_hash, seal = args
         return BuildResult.of(chain.commit_pending(block_hash, seal))
@@ -508,8 +578,11 @@ def _handle(chain: Blockchain, kind: str, args: tuple[Any, ...]) -> Any:
         chain.discard_pending()
         return None
     if kind == "import":
-        header, payloads, seal = args
-        return BuildResult.of(chain.import_block(decode_header(header), payloads, seal))
+        header, payloads, seal, reward, attachment = args
+        built = chain.import_block(
+            decode_header(header), payloads, seal, reward=reward, attachment=attachment
+        )
+        return BuildResult.of(built)
     if kind == "rewind":
         chain.rewind_to(args[0])
         return None

@@ -30,10 +30,11 @@ import rlp
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 
-from powerverse.chain.blockcodec import decode_block, encode_block
+from powerverse.chain.blockcodec import decode_block, decode_block_attached, encode_block
 from powerverse.chain.exceptions import ChainError, InvalidBlock
 from powerverse.chain.executor import BuildResult, PendingResult
 from powerverse.chain.genesis import Genesis
+from powerverse.chain.rewards import Payee, RewardClaim
 from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
 from powerverse.chain.txpool import PooledTx
 from powerverse.chain.txpool_errors import (
@@ -198,6 +199,7 @@ class BftProducer:
         self.node: Node | None = None
         self.chain_ctx: Chain | None = None
         self.checker: Checker | None = None
+        self._verified_certs: OrderedDict[bytes, None] = OrderedDict()  # keccak of certificates
         self.agreement: Agreement | None = None
         self.committee: Committee | None = None
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
@@ -524,6 +526,16 @@ class BftProducer:
         assert output is not None
         timestamp = max(int(parent.timestamp) + 1, int(self.clock()))
         candidates = node.pool.select(node.next_base_fee())
+        # The block carries its parent's certificate and pays the parent's block reward.
+        attachment, reward = b"", None
+        seal = node.chain.seal_of(bytes(parent.hash)) if height > 1 else None
+        if seal:
+            try:
+                cert, _ = decode_seal(seal)
+                reward = self._reward_claim(parent, cert, signer.public_key)
+                attachment = cert.encode()
+            except (InvalidBlock, ConsensusError):
+                log.exception("cannot claim the parent's block reward")
         try:
             result = await self._exec(
                 "propose",
@@ -532,6 +544,8 @@ class BftProducer:
                 coinbase=key.address,
                 mix_hash=next_seed(prev_seed, height, output),
                 extra_data=signer.public_key,
+                reward=reward,
+                attachment=attachment,
             )
         except ChainError:
             log.exception("building a proposal failed")
@@ -563,12 +577,20 @@ class BftProducer:
                 return False
             body, seed_proof = fetched
         try:
-            header, payloads = decode_block(body)
+            header, payloads, attachment = decode_block_attached(body)
             if bytes(header.hash) != value:
                 return False
             self._check_header(header, seed_proof)
+            reward = self._claim_of(header, attachment)
             known = self._node.pool.known_senders(payloads)
-            result = await self._exec("execute", header, payloads, known_senders=known)
+            result = await self._exec(
+                "execute",
+                header,
+                payloads,
+                known_senders=known,
+                reward=reward,
+                attachment=attachment,
+            )
         except (InvalidBlock, ConsensusError) as exc:
             log.info("block 0x%s refused: %s", value.hex()[:16], exc)
             return False
@@ -577,6 +599,60 @@ class BftProducer:
             return False
         self._remember(result, seed_proof)
         return True
+
+    def _claim_of(self, header: BlockHeaderAPI, attachment: bytes) -> RewardClaim | None:
+        """The reward claim of a received non-empty block: its parent's certificate must come
+        with it (none on genesis) and verify; InvalidBlock or ConsensusError otherwise."""
+        chain = self._node.chain
+        parent = chain.header_by_hash(bytes(header.parent_hash))
+        if int(parent.block_number) == 0:
+            if attachment:
+                raise InvalidBlock("a block on the genesis block carries no certificate")
+            return None
+        if not attachment:
+            raise InvalidBlock("the block does not carry its parent's finality certificate")
+        cert = Certificate.decode(attachment)
+        if cert.value != bytes(parent.hash):
+            raise InvalidBlock("the block carries a certificate of another block than its parent")
+        digest = keccak(attachment)
+        if digest not in self._verified_certs:
+            grandparent = chain.header_by_hash(bytes(parent.parent_hash))
+            committee = committee_for(
+                int(parent.block_number),
+                seed_of(grandparent, chain.genesis_hash),
+                self.stakes,
+                self.genesis.consensus,
+            )
+            assert self.checker is not None
+            verify_certificate(cert, self.checker, committee)
+            self._verified_certs[digest] = None
+            while len(self._verified_certs) > 64:
+                self._verified_certs.popitem(last=False)
+        return self._reward_claim(parent, cert, bytes(header.extra_data))
+
+    def _reward_claim(
+        self, parent: BlockHeaderAPI, cert: Certificate, producer: bytes
+    ) -> RewardClaim:
+        """The emission up to ``parent``'s time, for ``parent``'s proposer (the ``producer`` of
+        the block that pays it, when ``parent`` is empty) and ``cert``'s voters by weight."""
+        height = int(parent.block_number)
+        stakes = self._stakes_for(height)
+        proposer = bytes(parent.extra_data) or producer
+        entry = stakes.get(proposer) or self._stakes_for(height + 1).get(proposer)
+        if entry is None:
+            raise InvalidBlock("the rewarded proposer is not a validator")
+
+        def payee(key: bytes) -> Payee:
+            found = stakes.get(key)
+            if found is None:  # verify_certificate admitted only committee members
+                raise InvalidBlock("a certificate voter is not a validator")
+            return Payee(key, found.account)
+
+        return RewardClaim(
+            until=int(parent.timestamp),
+            proposer=Payee(proposer, entry.account),
+            committee=tuple((payee(v.voter), v.credential.weight) for v in cert.votes),
+        )
 
     def _stakes_for(self, height: int) -> Mapping[bytes, StakeEntry]:
         """The validator set that weighs height `height` (stakes at height - lookback)."""
@@ -790,7 +866,8 @@ class BftProducer:
         ):
             header, payloads = chain.raw_block(number)
             seal = chain.seal_of(bytes(header.hash)) or b""
-            out.append([encode_block(header, payloads), seal])
+            attachment = chain.attachment_of(bytes(header.hash))
+            out.append([encode_block(header, payloads, attachment), seal])
         return bytes(rlp.encode(out))
 
     async def _serve_block(self, peer: bytes, payload: bytes) -> bytes:
@@ -906,7 +983,7 @@ class BftProducer:
         chain = self._node.chain
         body, seal = item
         try:
-            header, payloads = decode_block(body)
+            header, payloads, attachment = decode_block_attached(body)
             height = int(header.block_number)
             if height != chain.height + 1:
                 return False
@@ -917,11 +994,17 @@ class BftProducer:
             verify_certificate(cert, self.checker, committee)
             if cert.value != bytes(header.hash):
                 raise InvalidCertificate("the certificate is for another block")
+            reward = None
             if header.extra_data:
                 self._check_header(header, seed_proof)
+                reward = self._claim_of(header, attachment)
             elif bytes(header.mix_hash) != next_seed(prev_seed, height, None):
                 raise InvalidBlock("the empty block's mixHash is not its height's seed")
-            result = await self._exec("import_block", header, payloads, seal)
+            elif attachment:
+                raise InvalidBlock("an empty block carries no certificate")
+            result = await self._exec(
+                "import_block", header, payloads, seal, reward=reward, attachment=attachment
+            )
         except (InvalidBlock, ConsensusError) as exc:
             log.warning("synced block refused: %s", exc)
             return False
@@ -956,7 +1039,8 @@ class BftProducer:
         }
 
     def certificate(self, number: int) -> dict[str, Any] | None:
-        """pv_getCertificate."""
+        """pv_getCertificate: the certificate the next block carries (the one the chain paid
+        rewards by, the same on every node) when there is one, else this node's own."""
         chain = self._node.chain
         if number < 1 or number > chain.height:
             return None
@@ -965,7 +1049,13 @@ class BftProducer:
         if not seal:
             return None
         cert, seed_proof = decode_seal(seal)
+        onchain = False
+        if number < chain.height:
+            carried = chain.attachment_of(bytes(chain.header_by_number(number + 1).hash))
+            if carried:
+                cert, onchain = Certificate.decode(carried), True
         return {
+            "onChain": onchain,
             "height": cert.height,
             "round": cert.round,
             "blockHash": "0x" + cert.value.hex(),

@@ -13,6 +13,7 @@ from eth_utils import ValidationError, keccak
 from powerverse import __version__
 from powerverse.chain.blockchain import CallRequest
 from powerverse.chain.exceptions import BlockNotFound, DevModeOnly, ExecutionError, Reverted
+from powerverse.chain.rewards import DIVIDEND_POOL, Payee
 from powerverse.chain.txpool_errors import TxPoolError
 from powerverse.node.service import ConsensusView, Node
 from powerverse.rpc import params as p
@@ -608,6 +609,38 @@ class EthApi:
             "headTimestamp": hexq(head.timestamp),
             "peers": self.node.peer_count(),
             "txpool": {"pending": pending, "queued": queued},
+        }
+
+    async def pv_getBlockReward(self, params: Any, ctx: CallContext) -> dict[str, Any] | None:
+        """What a block paid out of the emission pool (chain/rewards.py); null when nothing.
+
+        Amounts are wei as hex quantities; ``since``/``until`` the emission interval it paid.
+        """
+        (ref,) = p.params_list(params, ("block",), 1)
+        header = self._header(p.block_ref(ref))
+        plan = self.chain.reward_of(bytes(header.hash))
+        if plan is None:
+            return None
+
+        def payee(q: Payee) -> dict[str, Any]:
+            return {
+                "consensusKey": hexd(q.key) if q.key else None,
+                "account": tx_json_address(q.account),
+            }
+
+        return {
+            "blockNumber": hexq(header.block_number),
+            "blockHash": hexd(header.hash),
+            "since": hexq(plan.since),
+            "until": hexq(plan.until),
+            "total": hexq(plan.total),
+            "dividend": hexq(plan.dividend),
+            "dividendPool": tx_json_address(DIVIDEND_POOL),
+            "proposer": {**payee(plan.proposer), "amount": hexq(plan.proposer_amount)},
+            "committee": [
+                {**payee(q), "weight": hexq(weight), "amount": hexq(amount)}
+                for q, weight, amount in plan.committee
+            ],
         }
 
     def _consensus(self, method: str) -> ConsensusView:

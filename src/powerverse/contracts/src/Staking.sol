@@ -126,6 +126,10 @@ contract Staking is AccessControl, ReentrancyGuard {
     mapping(uint256 id => uint64 blockNumber) private _lastLive;
     mapping(address account => uint256 amount) public owed;
 
+    /// @notice The sender of the chain's own calls (as EIP-4788's system address): block
+    /// rewards arrive as `creditRewards` from it (src/powerverse/chain/rewards.py).
+    address public constant SYSTEM_CALLER = 0xffffFFFfFFffffffffffffffFfFFFfffFFFfFFfE;
+
     uint256 public totalBonded;
     uint256 public totalUnbonding;
     uint256 public totalOwed;
@@ -165,6 +169,10 @@ contract Staking is AccessControl, ReentrancyGuard {
     event DustSwept(address indexed validator, uint256 amount);
     event ParamsChanged(Params params, string reason);
     event TreasuryChanged(address treasury, string reason);
+    event RewardCredited(
+        address indexed validator, bytes32 indexed consensusKey, uint256 amount, uint256 commission
+    );
+    event RewardToTreasury(bytes32 indexed consensusKey, uint256 amount);
 
     error ZeroAmount();
     error ZeroAddress();
@@ -195,6 +203,8 @@ contract Staking is AccessControl, ReentrancyGuard {
     error JailPeriodNotOver(address validator, uint64 until);
     error InvalidParams(string what);
     error GenesisStakeMismatch(uint256 balance, uint256 stakes);
+    error NotSystem(address caller);
+    error LengthMismatch(uint256 keys, uint256 amounts);
 
     constructor(
         address admin,
@@ -217,6 +227,38 @@ contract Staking is AccessControl, ReentrancyGuard {
             sum += g.stake;
         }
         if (address(this).balance != sum) revert GenesisStakeMismatch(address(this).balance, sum);
+    }
+
+    // ------------------------------------------------------------------ block rewards
+
+    /// @notice The chain pays block rewards (docs/tokenomics.md, "Block rewards"): it moves the
+    /// sum of `amounts` from the emission pool into this contract's balance, then calls this
+    /// from `SYSTEM_CALLER`. Each validator's commission is credited to its operator (to
+    /// `withdraw`); the rest is added to its bonded pool, so every delegation (the operator's
+    /// own included) grows pro rata to its shares. A key no validator holds (it left) pays the
+    /// treasury. At most one entry per voter of a finality certificate, so the loop is bounded.
+    function creditRewards(bytes32[] calldata keys, uint256[] calldata amounts) external {
+        if (msg.sender != SYSTEM_CALLER) revert NotSystem(msg.sender);
+        if (keys.length != amounts.length) revert LengthMismatch(keys.length, amounts.length);
+        for (uint256 i = 0; i < keys.length; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) continue;
+            uint256 id = _idByKey[keys[i]];
+            if (id == 0) {
+                _credit(treasury, amount);
+                emit RewardToTreasury(keys[i], amount);
+                continue;
+            }
+            Validator storage v = _validators[id - 1];
+            uint256 commission = Math.mulDiv(amount, v.commissionBps, BPS);
+            // with no shares outstanding there is no delegator to share with
+            if (v.shares == 0) commission = amount;
+            _credit(v.account, commission);
+            uint256 pooled = amount - commission;
+            v.tokens += pooled;
+            totalBonded += pooled;
+            emit RewardCredited(v.account, keys[i], amount, commission);
+        }
     }
 
     // ------------------------------------------------------------------ validators
