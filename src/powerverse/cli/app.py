@@ -57,6 +57,8 @@ GROUPS = (
     "provider",
     "tokenomics",
     "airdrop",
+    "rewards",
+    "dividends",
 )
 """Sub-apps, each `powerverse.cli.<name>.app`, mounted as `pv <name>`."""
 COMMANDS = ("node", "status")
