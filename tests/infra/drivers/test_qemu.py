@@ -508,6 +508,38 @@ def test_tap_networking_isolates_groups(tiny: TinyImage, tmp_path: Path) -> None
         assert not Path("/sys/class/net", device).exists()  # taps and empty bridges are gone
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="tap networking needs root")
+def test_two_drivers_never_share_a_tap_and_a_leftover_tap_is_replaced(
+    tiny: TinyImage, tmp_path: Path
+) -> None:
+    """Two agents on one host (or an earlier run's leftovers) use the same instance ids and
+    groups ("rental-2"): their host devices must not collide (the CI failure of a kill -9 e2e,
+    where a stale tap made `ip tuntap add` fail with EBUSY and the rental was declined)."""
+    drivers = [QemuDriver(tmp_path / f"state-{i}", accel="tcg") for i in range(2)]
+    spec = InstanceSpec(
+        instance_id="rental-2", vcpus=1, memory_mib=MIN_MEMORY_MIB, boot=kernel_boot(tiny),
+        network=NetworkSpec(mode="tap", isolation_group="rental-2"),
+    )  # fmt: skip
+    # a persistent tap left by a crash of the second driver's own rental-2
+    drivers[1].spawn(spec)
+    stale_tap, _ = tap_devices(drivers[1], "rental-2")
+    drivers[1].destroy("rental-2")
+    subprocess.run(["ip", "tuntap", "add", "dev", stale_tap, "mode", "tap"], check=True)
+    try:
+        for driver in drivers:
+            driver.spawn(spec)
+        (tap_0, bridge_0), (tap_1, bridge_1) = (tap_devices(d, "rental-2") for d in drivers)
+        assert tap_0 != tap_1 and bridge_0 != bridge_1 and tap_1 == stale_tap
+        assert Path(f"/sys/class/net/{tap_1}/master").resolve().name == bridge_1
+    finally:
+        for driver in drivers:
+            with contextlib.suppress(InstanceNotFound):
+                driver.destroy("rental-2")
+        if Path("/sys/class/net", stale_tap).exists():
+            subprocess.run(["ip", "link", "del", stale_tap], check=False)
+    assert not Path("/sys/class/net", tap_0).exists()
+
+
 # ---------------------------------------------------------------------- routed networking
 
 
