@@ -24,6 +24,7 @@ from powerverse.cli.devnet import devnet_genesis
 from powerverse.contracts.exceptions import ContractsError
 from powerverse.contracts.system import (
     AIRDROP,
+    DIVIDEND_POOL,
     EMISSION_POOL,
     STAKING,
     TOKENOMICS_ADDRESSES,
@@ -62,10 +63,11 @@ def test_addresses() -> None:
         "foundation": "0x2009",
     }
     assert all(a == bytes(18) + a[-2:] for a in TOKENOMICS_ADDRESSES.values())
-    assert (0x200A).to_bytes(20, "big") not in TOKENOMICS_ADDRESSES.values()  # dividend pool
-    assert {c.address for c in TOKENOMICS_CONTRACTS} == set(TOKENOMICS_ADDRESSES.values()) - {
-        EMISSION_POOL
-    }
+    assert (0x200A).to_bytes(20, "big") == DIVIDEND_POOL  # not an allocation
+    assert DIVIDEND_POOL not in TOKENOMICS_ADDRESSES.values()
+    assert {c.address for c in TOKENOMICS_CONTRACTS} == (
+        set(TOKENOMICS_ADDRESSES.values()) - {EMISSION_POOL}
+    ) | {DIVIDEND_POOL}
 
 
 def test_dev_genesis_holds_the_whole_supply(dev: Genesis) -> None:
@@ -86,6 +88,8 @@ def test_dev_genesis_holds_the_whole_supply(dev: Genesis) -> None:
     assert dev.alloc[STAKING].balance == DEFAULT_STAKE
     assert sum(dev.tokenomics.presale_genesis.values()) == 28 * M
     assert dev.tokenomics.presale_genesis[STAKING] == DEFAULT_STAKE
+    dividends = dev.alloc[DIVIDEND_POOL]
+    assert dividends.code and dividends.balance == 0
     assert check_genesis(dev).ok, check_genesis(dev).problems
 
 

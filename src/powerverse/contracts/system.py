@@ -52,6 +52,7 @@ __all__ = [
     "ARTIFACTS_DIR",
     "DEV_BENEFICIARY_INDEX",
     "DID_REGISTRY",
+    "DIVIDEND_POOL",
     "EMISSION_POOL",
     "MARKET",
     "ORDERS",
@@ -114,8 +115,11 @@ TOKENOMICS_ADDRESSES: dict[str, bytes] = {
     "operations_advisors": _system_address(0x2008),
     "foundation": _system_address(0x2009),
 }
-"""Allocation name -> where it lies at genesis (docs/tokenomics.md). 0x…200a is kept free for
-the dividend pool. Every vested allocation is a `Vesting` contract, `airdrop` the `Airdrop`."""
+"""Allocation name -> where it lies at genesis (docs/tokenomics.md). Every vested allocation is a
+`Vesting` contract, `airdrop` the `Airdrop`."""
+DIVIDEND_POOL = _system_address(0x200A)
+"""The `DividendPool` (monthly dividends, docs/tokenomics.md): the chain credits 3 % of every block
+reward to it; deployed with the tokenomics contracts, holding nothing at genesis."""
 
 CONSTRUCTOR_GAS = 1_000_000_000
 """Gas for one constructor in the scratch EVM (no block gas limit applies to genesis)."""
@@ -162,6 +166,9 @@ class SystemConfig:
     reputation_prior_mean: int = 35_000
     reputation_prior_weight: int = 5
     reputation_failure_weight: int = 2
+    # DividendPool: heartbeat slot length (a device is online in a 30-day epoch with heartbeats
+    # in 90 % of its slots).
+    dividend_slot_length: int = 3_600
 
     def staking_params(self) -> tuple[int, ...]:
         """`Staking.Params` in ABI order."""
@@ -289,6 +296,11 @@ TOKENOMICS_CONTRACTS: tuple[SystemContract, ...] = (
         AIRDROP,
         lambda c: (c.foundation, AIRDROP_CLAIM, AIRDROP_MAX_CLAIMS),
         value=lambda c: AIRDROP_CLAIM * AIRDROP_MAX_CLAIMS,
+    ),
+    SystemContract(
+        "DividendPool",
+        DIVIDEND_POOL,
+        lambda c: (c.foundation, c.tokenomics_params().listing_time, c.dividend_slot_length),
     ),
 )
 """Predeployed when the genesis has a tokenomics section (docs/tokenomics.md)."""

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from powerverse.infra.chainport import ChainPort
 from powerverse.infra.drivers.base import (
@@ -45,11 +46,25 @@ from powerverse.market.exceptions import MarketError
 from powerverse.market.orders import Order, OrderKind, OrderState
 from powerverse.market.rentals import Rental, RentalState
 
-__all__ = ["Agent", "Offer"]
+__all__ = ["Agent", "DeviceHeartbeats", "Offer"]
 
 log = logging.getLogger(__name__)
 
 _RENTALS, _ORDERS = "rentals", "orders"
+DEVICE_HEARTBEAT_RETRY_S = 60
+"""Seconds between two looks at one device's dividend heartbeat (slots are an hour by default)."""
+
+
+class DeviceHeartbeats(Protocol):
+    """The dividend pool's device heartbeats (`powerverse.market.dividends.DividendPool`)."""
+
+    def heartbeat_due(self, token_id: int) -> bool:
+        """Whether the device has no heartbeat in the current slot yet."""
+        ...
+
+    def heartbeat(self, token_id: int) -> object:
+        """Send one (refused when the device is not verified, listed and unblocked)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +94,9 @@ class Agent:
     store: ContentStore | None = None
     work_dir: Path = field(default_factory=lambda: Path("tasks"))
     clock: Callable[[], float] = time.time
+    dividends: DeviceHeartbeats | None = None
     _heartbeats: dict[int, int] = field(default_factory=dict, init=False)
+    _device_checked: dict[int, float] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,6 +134,24 @@ class Agent:
                 except (InfraError, MarketError) as exc:
                     log.warning("task %d: %s", task.order_id, exc)
                     self.state.record("error", f"task {task.order_id}: {exc}")
+        self._device_heartbeats()
+
+    def _device_heartbeats(self) -> None:
+        """Keep each offered device online for the monthly dividends: one heartbeat per slot
+        (looked at every DEVICE_HEARTBEAT_RETRY_S seconds; refusals are only logged)."""
+        if self.dividends is None:
+            return
+        now = self.clock()
+        for token_id in self.offers:
+            last = self._device_checked.get(token_id)
+            if last is not None and now - last < DEVICE_HEARTBEAT_RETRY_S:
+                continue
+            self._device_checked[token_id] = now
+            try:
+                if self.dividends.heartbeat_due(token_id):
+                    self.dividends.heartbeat(token_id)
+            except (MarketError, OSError) as exc:
+                log.debug("device %d: no dividend heartbeat: %s", token_id, exc)
 
     # ------------------------------------------------------------------ rentals
 

@@ -12,4 +12,6 @@ library SystemAddresses {
     address internal constant ARBITRATION = 0x0000000000000000000000000000000000001005;
     address internal constant DID_REGISTRY = 0x0000000000000000000000000000000000001006;
     address internal constant PLATFORM_ADMIN = 0x0000000000000000000000000000000000001007;
+    /// @dev Only in a genesis with a tokenomics section (docs/tokenomics.md).
+    address internal constant DIVIDEND_POOL = 0x000000000000000000000000000000000000200A;
 }
