@@ -22,6 +22,7 @@ Staking contract (or if the call fails) it is paid to the validator's account.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -54,6 +55,8 @@ SYSTEM_CALLER: Final = bytes.fromhex("ff" * 19 + "fe")
 """The sender of the chain's own calls (the address EIP-4788 uses for its system call)."""
 PAID_UNTIL_SLOT: Final = 0
 """Storage slot of the emission pool: the instant (unix s) up to which emission is paid."""
+log = logging.getLogger(__name__)
+
 SYSTEM_CALL_GAS: Final = 30_000_000
 _CREDIT_REWARDS: Final = keccak(b"creditRewards(bytes32[],uint256[])")[:4]
 
@@ -204,6 +207,10 @@ def _credit_staking(state: StateAPI, staked: list[tuple[Payee, int]]) -> bool:
     context = state.get_transaction_context_class()(gas_price=0, origin=Address(SYSTEM_CALLER))
     computation = state.computation_class.apply_message(state, message, context)
     if computation.is_error:
+        log.warning(
+            "Staking.creditRewards failed (%r); paying the validators' accounts instead",
+            computation.error,
+        )
         state.revert(snapshot)
         return False
     state.commit(snapshot)
