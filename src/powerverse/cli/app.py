@@ -57,6 +57,7 @@ GROUPS = (
     "provider",
     "tokenomics",
     "airdrop",
+    "dao",
     "rewards",
     "dividends",
 )

@@ -29,6 +29,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import EncodingError
 from eth_typing import Address
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from powerverse.chain.blockchain import chain_class, genesis_params, genesis_state
 from powerverse.chain.genesis import Account, Genesis, Tokenomics, Validator
@@ -50,6 +51,11 @@ __all__ = [
     "AIRDROP",
     "ARBITRATION",
     "ARTIFACTS_DIR",
+    "DAO_ADDRESSES",
+    "DAO_GOVERNOR",
+    "DAO_PROJECTS",
+    "DAO_PROPOSALS",
+    "DAO_TIMELOCK",
     "DEV_BENEFICIARY_INDEX",
     "DID_REGISTRY",
     "DIVIDEND_POOL",
@@ -59,16 +65,19 @@ __all__ = [
     "PLATFORM_ADMIN",
     "REPUTATION",
     "RESOURCE_NFT",
+    "REVIEW_COMMITTEE",
     "SOURCES_DIR",
     "STAKING",
     "SYSTEM_ADDRESSES",
     "SYSTEM_CONTRACTS",
     "TOKENOMICS_ADDRESSES",
     "TOKENOMICS_CONTRACTS",
+    "VOTES_PVC",
     "SystemConfig",
     "SystemContract",
     "dev_system_config",
     "dev_tokenomics",
+    "genesis_role_changes",
     "system_alloc",
     "system_contract_addresses",
     "with_system_contracts",
@@ -87,6 +96,22 @@ REPUTATION = _system_address(0x1004)
 ARBITRATION = _system_address(0x1005)
 DID_REGISTRY = _system_address(0x1006)
 PLATFORM_ADMIN = _system_address(0x1007)
+VOTES_PVC = _system_address(0x3000)
+DAO_TIMELOCK = _system_address(0x3001)
+DAO_GOVERNOR = _system_address(0x3002)
+REVIEW_COMMITTEE = _system_address(0x3003)
+DAO_PROPOSALS = _system_address(0x3004)
+DAO_PROJECTS = _system_address(0x3005)
+
+DAO_ADDRESSES: dict[str, bytes] = {
+    "VotesPVC": VOTES_PVC,
+    "DaoTimelock": DAO_TIMELOCK,
+    "DaoGovernor": DAO_GOVERNOR,
+    "ReviewCommittee": REVIEW_COMMITTEE,
+    "DaoProposals": DAO_PROPOSALS,
+    "DaoProjects": DAO_PROJECTS,
+}
+"""The DAO's contracts (docs/dao.md), predeployed in every genesis at 0x…3000 upward."""
 
 SYSTEM_ADDRESSES: dict[str, bytes] = {
     "Staking": STAKING,
@@ -97,6 +122,7 @@ SYSTEM_ADDRESSES: dict[str, bytes] = {
     "Arbitration": ARBITRATION,
     "DIDRegistry": DID_REGISTRY,
     "PlatformAdmin": PLATFORM_ADMIN,
+    **DAO_ADDRESSES,
 }
 """Contract name -> fixed address (docs/contracts.md; SystemAddresses.sol has the same)."""
 
@@ -129,12 +155,18 @@ CONSTRUCTOR_GAS = 1_000_000_000
 class SystemConfig:
     """Who holds the roles at genesis, and the tunables the constructors take.
 
-    `foundation` receives every role (the DAO takes them over later); `treasury` receives fees.
-    Durations are in seconds, fees in basis points.
+    `governance` holds the governance roles of the market contracts (ResourceNFT, Market,
+    Orders, Reputation, Arbitration, PlatformAdmin): by default the DAO timelock when the DAO
+    contracts are deployed, else the foundation. `foundation` keeps the operational roles
+    (verifier, platform admin, arbiter) and Staking's; with `dev_roles` (dev and devnet only) it
+    also keeps the governance roles beside the DAO. `treasury` receives fees. Durations are in
+    seconds, fees in basis points.
     """
 
     foundation: bytes
     treasury: bytes | None = None
+    governance: bytes | None = None
+    dev_roles: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     # The genesis validators, bonded in Staking at genesis (with_system_contracts fills them in
     # from the genesis; their stake is minted into the Staking contract's balance).
@@ -169,6 +201,26 @@ class SystemConfig:
     # DividendPool: heartbeat slot length (a device is online in a 30-day epoch with heartbeats
     # in 90 % of its slots).
     dividend_slot_length: int = 3_600
+    # The DAO (docs/dao.md): vote (delay before the snapshot, period, quorum in percent of the
+    # vPVC supply, pass threshold in basis points of For + Against), timelock delay; review
+    # committee (genesis members, default the foundation; seats, term, election period, votes a
+    # candidate needs); proposals (deposit, review window, minimum reviews and average score);
+    # the supervision group of funded projects (default the foundation).
+    dao_voting_delay: int = 86_400
+    dao_voting_period: int = 7 * 86_400
+    dao_quorum_percent: int = 4
+    dao_pass_threshold_bps: int = 5_000
+    dao_timelock_delay: int = 2 * 86_400
+    dao_committee: tuple[bytes, ...] = ()
+    dao_committee_size: int = 5
+    dao_term_length: int = 180 * 86_400
+    dao_election_period: int = 7 * 86_400
+    dao_min_candidate_votes: int = 1_000 * 10**18
+    dao_proposal_deposit: int = 1_000 * 10**18
+    dao_review_window: int = 7 * 86_400
+    dao_min_reviews: int = 1
+    dao_min_score: int = 60
+    dao_supervisors: tuple[bytes, ...] = ()
 
     def staking_params(self) -> tuple[int, ...]:
         """`Staking.Params` in ABI order."""
@@ -181,6 +233,11 @@ class SystemConfig:
             self.staking_commission_change_interval,
             self.staking_max_validators,
         )
+
+    @property
+    def governor_address(self) -> bytes:
+        """Who the market contracts' constructors make their admin (see `governance`)."""
+        return self.governance if self.governance is not None else self.foundation
 
     @property
     def fee_recipient(self) -> bytes:
@@ -237,12 +294,12 @@ SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
         ),
         value=lambda c: sum(v.stake for v in c.validators),
     ),
-    SystemContract("ResourceNFT", RESOURCE_NFT, lambda c: (c.foundation,)),
+    SystemContract("ResourceNFT", RESOURCE_NFT, lambda c: (c.governor_address,)),
     SystemContract(
         "Market",
         MARKET,
         lambda c: (
-            c.foundation,
+            c.governor_address,
             c.fee_recipient,
             c.market_fee_bps,
             c.market_confirm_window,
@@ -253,24 +310,103 @@ SYSTEM_CONTRACTS: tuple[SystemContract, ...] = (
     SystemContract(
         "Orders",
         ORDERS,
-        lambda c: (c.foundation, c.fee_recipient, c.orders_fee_bps, c.orders_review_window),
+        lambda c: (c.governor_address, c.fee_recipient, c.orders_fee_bps, c.orders_review_window),
     ),
     SystemContract(
         "Reputation",
         REPUTATION,
         lambda c: (
-            c.foundation,
+            c.governor_address,
             c.reputation_min,
             c.reputation_prior_mean,
             c.reputation_prior_weight,
             c.reputation_failure_weight,
         ),
     ),
-    SystemContract("Arbitration", ARBITRATION, lambda c: (c.foundation,)),
+    SystemContract("Arbitration", ARBITRATION, lambda c: (c.governor_address,)),
     SystemContract("DIDRegistry", DID_REGISTRY, lambda c: ()),
-    SystemContract("PlatformAdmin", PLATFORM_ADMIN, lambda c: (c.foundation,)),
+    SystemContract("PlatformAdmin", PLATFORM_ADMIN, lambda c: (c.governor_address,)),
+    # The DAO (docs/dao.md). The market contracts above make the timelock (0x…3001) their admin;
+    # its constructor applies the genesis role table (`genesis_role_changes`).
+    SystemContract(
+        "VotesPVC",
+        VOTES_PVC,
+        lambda c: ([v.address for v in c.validators], [v.stake for v in c.validators]),
+    ),
+    SystemContract(
+        "DaoTimelock",
+        DAO_TIMELOCK,
+        lambda c: (c.dao_timelock_delay, DAO_GOVERNOR, genesis_role_changes(c)),
+    ),
+    SystemContract(
+        "DaoGovernor",
+        DAO_GOVERNOR,
+        lambda c: (
+            c.dao_voting_delay,
+            c.dao_voting_period,
+            c.dao_quorum_percent,
+            c.dao_pass_threshold_bps,
+        ),
+    ),
+    SystemContract(
+        "ReviewCommittee",
+        REVIEW_COMMITTEE,
+        lambda c: (
+            list(c.dao_committee or (c.foundation,)),
+            (
+                c.dao_committee_size,
+                c.dao_term_length,
+                c.dao_election_period,
+                c.dao_min_candidate_votes,
+            ),
+        ),
+    ),
+    SystemContract(
+        "DaoProposals",
+        DAO_PROPOSALS,
+        lambda c: (
+            (c.dao_proposal_deposit, c.dao_review_window, c.dao_min_reviews, c.dao_min_score),
+        ),
+    ),
+    SystemContract(
+        "DaoProjects", DAO_PROJECTS, lambda c: (list(c.dao_supervisors or (c.foundation,)),)
+    ),
 )
 """Every predeployed contract. Each contract's author registers it here."""
+
+DEFAULT_ADMIN_ROLE = b"\x00" * 32
+_OPERATIONAL_ROLES: tuple[tuple[bytes, str], ...] = (
+    (RESOURCE_NFT, "VERIFIER_ROLE"),
+    (MARKET, "ARBITER_ROLE"),
+    (ARBITRATION, "ARBITER_ROLE"),
+    (PLATFORM_ADMIN, "ADMIN_ROLE"),
+)
+"""Roles the foundation keeps when the DAO governs (the market contracts' constructors give
+every role to their admin; the timelock hands these on at genesis)."""
+_GOVERNANCE_ROLES: tuple[tuple[bytes, str], ...] = (
+    *((a, "GOVERNANCE_ROLE") for a in (RESOURCE_NFT, MARKET, ORDERS, REPUTATION, ARBITRATION)),
+    (PLATFORM_ADMIN, "PAUSER_ROLE"),
+)
+"""The governance roles the DAO holds (and, with `dev_roles`, the foundation beside it)."""
+
+
+def genesis_role_changes(config: SystemConfig) -> list[tuple[bytes, bytes, bytes, bool]]:
+    """The timelock's genesis role table, as `DaoTimelock.RoleChange` tuples (target, role,
+    account, revoke): the foundation's operational roles moved from the timelock to the
+    foundation, and with `dev_roles` the governance roles (and DEFAULT_ADMIN_ROLE) granted to
+    the foundation too. Empty unless the timelock is the market contracts' admin; the timelock
+    skips targets that are not deployed."""
+    if config.governor_address != DAO_TIMELOCK:
+        return []
+    changes: list[tuple[bytes, bytes, bytes, bool]] = []
+    for target, name in _OPERATIONAL_ROLES:
+        role = keccak(text=name)
+        changes += [(target, role, config.foundation, False), (target, role, DAO_TIMELOCK, True)]
+    if config.dev_roles:
+        targets = sorted({t for t, _ in _GOVERNANCE_ROLES})
+        changes += [(t, DEFAULT_ADMIN_ROLE, config.foundation, False) for t in targets]
+        changes += [(t, keccak(text=n), config.foundation, False) for t, n in _GOVERNANCE_ROLES]
+    return changes
 
 
 def _vesting(name: str) -> SystemContract:
@@ -344,6 +480,8 @@ def system_alloc(
     chosen = sorted(SYSTEM_CONTRACTS if contracts is None else contracts, key=lambda c: c.address)
     if not chosen:
         return {}
+    if config.governance is None and any(c.address == DAO_TIMELOCK for c in chosen):
+        config = replace(config, governance=DAO_TIMELOCK)
     seen: set[bytes] = set()
     for c in chosen:
         if c.address in seen:
@@ -475,8 +613,27 @@ def _pay_presale_genesis_part(genesis: Genesis) -> Genesis:
 
 
 def dev_system_config() -> SystemConfig:
-    """Dev and devnet: the first dev account is the foundation and the treasury."""
-    return SystemConfig(foundation=dev_accounts()[0].address)
+    """Dev and devnet: the first dev account is the foundation and the treasury and keeps the
+    governance roles beside the DAO (`dev_roles`); dev accounts 1-3 are the review committee,
+    account 4 the supervision group; the DAO's periods are minutes (docs/dao.md)."""
+    accounts = dev_accounts()
+    return SystemConfig(
+        foundation=accounts[0].address,
+        dev_roles=True,
+        dao_voting_delay=60,
+        dao_voting_period=600,
+        dao_timelock_delay=60,
+        dao_committee=tuple(a.address for a in accounts[1:4]),
+        dao_committee_size=3,
+        dao_term_length=30 * 86_400,
+        dao_election_period=600,
+        dao_min_candidate_votes=10**18,
+        dao_proposal_deposit=10 * 10**18,
+        dao_review_window=600,
+        dao_min_reviews=2,
+        dao_min_score=50,
+        dao_supervisors=(accounts[4].address,),
+    )
 
 
 DEV_BENEFICIARY_INDEX: dict[str, int] = {name: 20 + i for i, name in enumerate(VESTED_NAMES)}

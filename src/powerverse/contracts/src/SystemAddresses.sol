@@ -14,4 +14,11 @@ library SystemAddresses {
     address internal constant PLATFORM_ADMIN = 0x0000000000000000000000000000000000001007;
     /// @dev Only in a genesis with a tokenomics section (docs/tokenomics.md).
     address internal constant DIVIDEND_POOL = 0x000000000000000000000000000000000000200A;
+    // The DAO (docs/dao.md).
+    address internal constant VOTES_PVC = 0x0000000000000000000000000000000000003000;
+    address internal constant DAO_TIMELOCK = 0x0000000000000000000000000000000000003001;
+    address internal constant DAO_GOVERNOR = 0x0000000000000000000000000000000000003002;
+    address internal constant REVIEW_COMMITTEE = 0x0000000000000000000000000000000000003003;
+    address internal constant DAO_PROPOSALS = 0x0000000000000000000000000000000000003004;
+    address internal constant DAO_PROJECTS = 0x0000000000000000000000000000000000003005;
 }
