@@ -295,6 +295,26 @@ def test_agent_killed_mid_provision_serves_the_rental_once(world: dict[str, Any]
     assert rentals.rental(rid).escrow == 2 * PVC  # held once, nothing paid out twice
 
 
+def test_the_agent_keeps_the_device_online_for_the_monthly_dividends(
+    world: dict[str, Any],
+) -> None:
+    """Once dividend epochs run (30 days after listing), the agent sends the device's
+    heartbeat to the dividend pool by itself, once per slot."""
+    pv, url, token = world["pv"], world["url"], world["token"]
+    status = pv.ok("dividends", "status")
+    start = int(status["firstEpochStart"])
+    world["devnet"].devnet("warp", str(max(0, start - _head_time(url)) + 120))
+
+    def beats() -> int:
+        done = pv.run("dividends", "device", str(token))
+        return int(json.loads(done.stdout)["heartbeats"]) if done.returncode == 0 else 0
+
+    wait_for("the agent's device heartbeat", lambda: beats() >= 1, timeout=180,
+             explain=world["agent"].explain)  # fmt: skip
+    time.sleep(5)
+    assert beats() == 1  # one per slot, however often the agent looks
+
+
 def test_a_verifier_rechallenges_the_resource_and_flags_a_failure(
     world: dict[str, Any], tmp_path: Path
 ) -> None:

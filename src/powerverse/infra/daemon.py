@@ -24,6 +24,7 @@ import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from powerverse.contracts.system import DIVIDEND_POOL
 from powerverse.infra.agent import Agent, Offer
 from powerverse.infra.api import AgentIdentity, LeaseView, create_app
 from powerverse.infra.attestation import SignedReport
@@ -41,6 +42,7 @@ from powerverse.infra.objects import ObjectStore
 from powerverse.infra.state import AgentState, LeaseState
 from powerverse.market.admin import Admin
 from powerverse.market.client import ChainClient
+from powerverse.market.dividends import DividendPool
 from powerverse.market.resources import Resources
 
 __all__ = [
@@ -177,6 +179,9 @@ class Daemon:
             store=self.store,
             work_dir=directory / "tasks",
         )
+        # Device heartbeats for the monthly dividends, on chains that have the dividend pool.
+        if agent_client.w3.eth.get_code(agent_client.w3.to_checksum_address(DIVIDEND_POOL)):
+            self.agent.dividends = DividendPool(agent_client)
         self.identity = AgentIdentity(
             chain_id=agent_client.chain_id,
             address=self.account.address,
