@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from powerverse.cli.chainfmt import attempt as _attempt
-from powerverse.cli.chainfmt import done as _done
+from powerverse.cli.chainfmt import done as _print_done
 from powerverse.cli.chainfmt import format_pvc as _pvc
 from powerverse.cli.chainfmt import parse_account, parse_amount, refused
 from powerverse.cli.chainopts import (
@@ -53,6 +54,11 @@ ProjectOption = Annotated[
 ]
 SUPPORT = {"for": Support.FOR, "against": Support.AGAINST, "abstain": Support.ABSTAIN}
 VERDICT = {"approve": Verdict.APPROVE, "reject": Verdict.REJECT, "spam": Verdict.SPAM}
+
+
+def _done(json_output: bool, doc: Any, message: str) -> None:
+    # messages carry "[status]" and user text (titles, notes), which are not Rich markup
+    _print_done(json_output, doc, escape(message))
 
 
 def _target(proposal_id: int | None, project: int | None) -> tuple[int | None, int | None]:
@@ -149,7 +155,10 @@ def _actions(d: Dao, call: list[str], raw: list[str]) -> list[Action]:
         head, _, rest = spec.partition(":")
         contract, _, function = head.partition(".")
         if not contract or not function:
-            fail(f"--call {spec!r}: expected CONTRACT.FUNCTION[:ARG,...], e.g. Market.setFee:400")
+            fail(
+                f"--call {spec!r}: expected CONTRACT.FUNCTION[:ARG,...], e.g. Market.setFee:400",
+                EXIT_USAGE,
+            )
         args: list[Any] = [int(a) if a.lstrip("-").isdigit() else a for a in rest.split(",") if a]
         try:
             actions.append(encode_action(d.client, contract, function, *args))
@@ -324,7 +333,7 @@ def show(
     if json_output:
         print_json(p.to_json())
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, markup=False)
     console.print(f"#{p.id} {p.content.title} [{p.status.name.lower()}] by {p.proposer}")
     console.print(f"reviews {p.reviews} (approve {p.approvals}, spam {p.spam_votes})")
     if p.vote_state is not None and p.votes is not None:
@@ -344,7 +353,7 @@ def list_(rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False) -> 
     if json_output:
         print_json({"proposals": [p.to_json() for p in rows]})
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, markup=False)
     for p in rows:
         vote_state = f", vote {p.vote_state.name.lower()}" if p.vote_state is not None else ""
         console.print(f"#{p.id} [{p.status.name.lower()}{vote_state}] {p.content.title}")
