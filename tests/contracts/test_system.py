@@ -10,7 +10,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from powerverse.chain.blockchain import Blockchain, CallRequest, genesis_hash
-from powerverse.chain.genesis import Account, Genesis, load_genesis
+from powerverse.chain.genesis import Account, Genesis, Validator, dev_genesis, load_genesis
 from powerverse.chain.store import LmdbStore
 from powerverse.contracts import system
 from powerverse.contracts.artifacts import load_artifact
@@ -149,5 +149,26 @@ def test_genesis_validators_are_bonded_in_staking(tmp_path: Path) -> None:
         assert accounts == ("0x" + validator.address.hex(),)
         assert keys == (validator.consensus_key,)
         assert stakes == (validator.stake,)
+    finally:
+        chain.close()
+
+
+def test_constructors_run_in_block_zero_at_the_genesis_time(tmp_path: Path) -> None:
+    """Not at the wall clock: the genesis is the same whenever it is built, and what the
+    constructors record at genesis (a genesis validator's voting-power checkpoint) comes before
+    block 1, so the first delegation can add a later checkpoint."""
+    past = 1_700_000_000  # years before the wall clock
+    validator = Validator(FOUNDATION, b"\x11" * 32, 1000 * 10**18)
+    base = dev_genesis(past, [FOUNDATION], validator)
+    genesis = system.with_system_contracts(base, system.dev_system_config())
+    again = system.with_system_contracts(base, system.dev_system_config())
+    assert genesis_hash(genesis) == genesis_hash(again)
+    chain = Blockchain(LmdbStore(tmp_path), genesis)
+    try:
+        votes = (0x3000).to_bytes(20, "big")
+        (checkpoint,) = _call(
+            chain, votes, "checkpoints(address,uint32)", ["(uint48,uint208)"], FOUNDATION, 0
+        )
+        assert checkpoint == (past, 1000 * 10**18)
     finally:
         chain.close()

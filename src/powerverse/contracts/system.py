@@ -489,7 +489,10 @@ def system_alloc(
         seen.add(c.address)
     base = Genesis(chain_id=chain_id, timestamp=timestamp)
     chain = chain_class(chain_id).from_genesis(AtomicDB(MemoryDB()), genesis_params(base), {})
-    vm = chain.get_vm()
+    # Constructors run in block 0 at the genesis time (block.timestamp, block.number): the
+    # genesis is then the same whenever it is built, and checkpoints made at genesis (VotesPVC)
+    # come before every later block.
+    vm = chain.get_vm(chain.get_canonical_head())
     state = vm.state
     deployer = Address(config.foundation)
     for contract in chosen:

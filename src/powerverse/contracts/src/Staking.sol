@@ -5,6 +5,8 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IStakedVotes} from "./interfaces/IStakedVotes.sol";
+import {SystemAddresses} from "./SystemAddresses.sol";
 
 /// @title PowerVerse validator staking: validators, delegations, unbonding, slashing, jailing.
 /// @notice Predeployed at `SystemAddresses.STAKING`. Stake is PVC, the native coin.
@@ -342,6 +344,7 @@ contract Staking is AccessControl, ReentrancyGuard {
         _unbondings[unbondingId] = Unbonding(msg.sender, id.toUint32(), completion, minted);
         pending.push(unbondingId);
         emit Undelegated(validator, msg.sender, unbondingId, amount, completion);
+        if (_hasVotes()) IStakedVotes(SystemAddresses.VOTES_PVC).burnStaked(msg.sender, amount);
     }
 
     /// @notice Complete the caller's matured unbondings and pay everything owed to the caller.
@@ -604,6 +607,7 @@ contract Staking is AccessControl, ReentrancyGuard {
         v.tokens += amount;
         totalBonded += amount;
         emit Delegated(v.account, delegator, amount, minted);
+        if (_hasVotes()) IStakedVotes(SystemAddresses.VOTES_PVC).mintStaked(delegator, amount);
     }
 
     function _completeMatured(address delegator) private {
@@ -654,6 +658,13 @@ contract Staking is AccessControl, ReentrancyGuard {
         totalUnbonding -= dust;
         _credit(treasury, dust);
         emit DustSwept(v.account, dust);
+    }
+
+    /// @dev The DAO's voting power for staked PVC (VotesPVC): bonding mints it, undelegating
+    /// burns it. A genesis without the DAO (and Staking's own constructor, which runs before
+    /// VotesPVC exists) gets a no-op.
+    function _hasVotes() private view returns (bool) {
+        return SystemAddresses.VOTES_PVC.code.length != 0;
     }
 
     function _credit(address to, uint256 amount) private {
