@@ -260,3 +260,46 @@ def test_only_the_chain_can_credit_rewards(chain: Blockchain) -> None:
     assert bytes(refused.output)[:4] == keccak(text="NotSystem(address)")[:4]
     system = CallRequest(sender=SYSTEM_CALLER, to=STAKING, data=data)
     assert not chain.execute_call(system, chain.head).is_error  # the system caller may
+
+
+def _send(chain: Blockchain, signer: int, data: bytes, nonce: int, timestamp: int) -> Any:
+    account = Account.from_key(dev_accounts()[signer].private_key)
+    tx = account.sign_transaction(
+        {
+            "to": "0x" + STAKING.hex(),
+            "value": 0,
+            "data": data,
+            "gas": 300_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 0,
+            "nonce": nonce,
+            "chainId": chain.chain_id,
+            "type": 2,
+        }
+    )
+    sender = bytes.fromhex(account.address[2:])
+    built = chain.build_block(
+        [pooled_from_raw(bytes(tx.raw_transaction), sender)],
+        timestamp=timestamp,
+        coinbase=VALIDATOR.address,
+    )
+    return built.receipts[0]
+
+
+def test_the_proposer_share_is_governed_in_staking(chain: Blockchain) -> None:
+    data = keccak(text="setRewardProposerBps(uint16,string)")[:4] + abi_encode(
+        ["uint16", "string"], [5_000, "half to the proposer"]
+    )
+    stranger = CallRequest(sender=dev_accounts()[9].address, to=STAKING, data=data)
+    assert chain.execute_call(stranger, chain.head).is_error  # governance only
+    receipt = _send(chain, 0, data, 0, START - 50)  # the foundation holds it on a dev genesis
+    assert receipt.state_root == b"\x01"
+    assert _call(chain, "rewardProposerBps()", [], [], "uint16") == 5_000
+    until = START + 300
+    _commit(chain, until + 1, _claim(until, (OTHER.public_key, 1)), b"cert")
+    plan = chain.reward_of(bytes(chain.head.hash))
+    assert plan is not None
+    validators = plan.total - plan.dividend
+    committee_part = plan.committee[0][2]
+    assert committee_part == validators - validators * 5_000 // 10_000
+    assert plan.proposer_amount == validators * 5_000 // 10_000

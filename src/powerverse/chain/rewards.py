@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM_CALL_GAS: Final = 30_000_000
 _CREDIT_REWARDS: Final = keccak(b"creditRewards(bytes32[],uint256[])")[:4]
+_PROPOSER_BPS: Final = keccak(b"rewardProposerBps()")[:4]
+_BPS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def plan_rewards(state: StateAPI, claim: RewardClaim, listing_time: int) -> Rewa
         labels.setdefault(payee.label, payee)
         weights[payee.label] = weights.get(payee.label, 0) + weight
     split = split_block_reward(
-        total, claim.proposer.label, weights, proposer_bps=claim.proposer_bps
+        total, claim.proposer.label, weights, proposer_bps=governed_proposer_bps(state, claim)
     )
     return RewardPlan(
         since=since,
@@ -166,6 +168,33 @@ def plan_rewards(state: StateAPI, claim: RewardClaim, listing_time: int) -> Rewa
         proposer_amount=split.proposer_amount,
         committee=tuple((labels[label], w, a) for label, w, a in split.committee),
     )
+
+
+def governed_proposer_bps(state: StateAPI, claim: RewardClaim) -> int:
+    """The proposer's share as governance set it (``Staking.rewardProposerBps()``), read without
+    leaving a trace in ``state``; ``claim.proposer_bps`` without a Staking contract."""
+    code = state.get_code(Address(STAKING))
+    if not code:
+        return claim.proposer_bps
+    snapshot = state.snapshot()
+    try:
+        message = Message(
+            gas=100_000,
+            to=Address(STAKING),
+            sender=Address(SYSTEM_CALLER),
+            value=0,
+            data=_PROPOSER_BPS,
+            code=code,
+        )
+        context = state.get_transaction_context_class()(gas_price=0, origin=Address(SYSTEM_CALLER))
+        computation = state.computation_class.apply_message(state, message, context)
+        output = bytes(computation.output)
+        if computation.is_error or len(output) != 32:
+            return claim.proposer_bps
+        value = int.from_bytes(output, "big")
+        return value if value <= _BPS else claim.proposer_bps
+    finally:
+        state.revert(snapshot)
 
 
 def apply_rewards(state: StateAPI, plan: RewardPlan) -> None:

@@ -132,6 +132,11 @@ contract Staking is AccessControl, ReentrancyGuard {
     /// rewards arrive as `creditRewards` from it (src/powerverse/chain/rewards.py).
     address public constant SYSTEM_CALLER = 0xffffFFFfFFffffffffffffffFfFFFfffFFFfFFfE;
 
+    /// @notice The block proposer's part of the validators' 97% of each block reward, in basis
+    /// points (the committee shares the rest by vote weight); the chain reads it when a block
+    /// pays a reward (src/powerverse/chain/rewards.py). Governable.
+    uint16 public rewardProposerBps = 2_000;
+
     uint256 public totalBonded;
     uint256 public totalUnbonding;
     uint256 public totalOwed;
@@ -175,6 +180,7 @@ contract Staking is AccessControl, ReentrancyGuard {
         address indexed validator, bytes32 indexed consensusKey, uint256 amount, uint256 commission
     );
     event RewardToTreasury(bytes32 indexed consensusKey, uint256 amount);
+    event RewardSplitChanged(uint16 proposerBps, string reason);
 
     error ZeroAmount();
     error ZeroAddress();
@@ -392,6 +398,16 @@ contract Staking is AccessControl, ReentrancyGuard {
     }
 
     /// @notice The share of stake an equivocation costs, in basis points (governable).
+    /// @notice Governance: the proposer's part of block rewards (0 to 10,000 bps; default 2,000).
+    function setRewardProposerBps(uint16 proposerBps, string calldata reason)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+    {
+        if (proposerBps > BPS) revert InvalidParams("rewardProposerBps");
+        rewardProposerBps = proposerBps;
+        emit RewardSplitChanged(proposerBps, reason);
+    }
+
     function setEquivocationSlash(uint16 fractionBps, string calldata reason)
         external
         onlyRole(GOVERNANCE_ROLE)
