@@ -288,6 +288,17 @@ def test_spam_forfeits_the_deposit_and_a_rejection_returns_it(chain: ThreadedNod
     assert not_voting.exit_code == 1 and "not put to the vote" in not_voting.stdout
 
 
+def test_call_arguments(chain: ThreadedNode) -> None:
+    lower = addr(TEAM).lower()
+    pid = propose(
+        chain, "new treasury", "--call", f"Market.setTreasury:{lower}",
+        "--raw-call", f"{addr(1)}:0xdeadbeef",
+    )  # fmt: skip
+    calls = ok(dao(chain, "show", str(pid), "--json"))["actions"]
+    assert calls[0]["data"].endswith(lower.removeprefix("0x"))  # checksummed for the encoding
+    assert calls[1] == {"target": addr(1), "value": "0", "data": "0xdeadbeef"}
+
+
 def test_a_fee_change_passes_through_the_timelock(chain: ThreadedNode) -> None:
     pid = propose(
         chain, "Fee to 4% [market]", "--call", "Market.setFee:400", "--benefits", "treasury"
@@ -297,6 +308,8 @@ def test_a_fee_change_passes_through_the_timelock(chain: ThreadedNode) -> None:
     assert action["target"] == "0x0000000000000000000000000000000000001002"  # Market
     assert action["data"].startswith("0x") and action["data"].endswith(f"{400:064x}")
     approve(chain, pid)
+    pending = ok(dao(chain, "show", str(pid), "--json"))["vote"]
+    assert (pending["state"], pending["quorum"], pending["eta"]) == ("pending", None, None)
     # before the voting delay: outside the period
     early = refused(dao(chain, "vote", str(pid), "--json", signer=VOTER_A),
                     "GovernorUnexpectedProposalState")  # fmt: skip

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Annotated, Any
 
 import typer
+from eth_utils.address import to_checksum_address
 from rich.console import Console
 from rich.markup import escape
 
@@ -148,10 +150,19 @@ def _power_json(p: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ proposals
 
 
+def _call_arg(text: str) -> Any:
+    """A --call argument: an integer, an address (checksummed, as web3 needs), true/false, or
+    a string."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if re.fullmatch(r"0x[0-9a-fA-F]{40}", text):
+        return to_checksum_address(text)
+    return {"true": True, "false": False}.get(text, text)
+
+
 def _actions(d: Dao, call: list[str], raw: list[str]) -> list[Action]:
     actions: list[Action] = []
     for spec in call:
-        # CONTRACT.FUNCTION[:ARG,ARG...] with integer / address / string arguments
         head, _, rest = spec.partition(":")
         contract, _, function = head.partition(".")
         if not contract or not function:
@@ -159,7 +170,7 @@ def _actions(d: Dao, call: list[str], raw: list[str]) -> list[Action]:
                 f"--call {spec!r}: expected CONTRACT.FUNCTION[:ARG,...], e.g. Market.setFee:400",
                 EXIT_USAGE,
             )
-        args: list[Any] = [int(a) if a.lstrip("-").isdigit() else a for a in rest.split(",") if a]
+        args = [_call_arg(a) for a in rest.split(",") if a]
         try:
             actions.append(encode_action(d.client, contract, function, *args))
         except MarketError as exc:
@@ -187,7 +198,8 @@ def propose(
         typer.Option(
             "--call",
             help="An on-chain action CONTRACT.FUNCTION[:ARG,...] on a system contract, "
-            "e.g. Market.setFee:400 (repeatable).",
+            "arguments integers, addresses, true/false or text, e.g. Market.setFee:400 "
+            "(repeatable).",
         ),
     ] = None,
     raw_call: Annotated[

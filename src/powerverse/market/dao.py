@@ -188,7 +188,7 @@ class Proposal:
                 "abstain": str(self.votes[2]),
                 "start": self.vote_start,
                 "end": self.vote_end,
-                "quorum": str(self.quorum),
+                "quorum": None if self.quorum is None else str(self.quorum),
                 "eta": self.eta,
             }
         return {
