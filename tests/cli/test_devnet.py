@@ -26,7 +26,12 @@ from typer.testing import CliRunner
 from powerverse.chain.genesis import DEFAULT_STAKE, ConsensusParams, parse_genesis
 from powerverse.cli import devnet as dn
 from powerverse.cli.app import _register_subcommands, app
-from powerverse.contracts.system import SYSTEM_CONTRACTS, TOKENOMICS_ADDRESSES, dev_tokenomics
+from powerverse.contracts.system import (
+    DIVIDEND_POOL,
+    SYSTEM_CONTRACTS,
+    TOKENOMICS_ADDRESSES,
+    dev_tokenomics,
+)
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
 from tests.e2e.nodeproc import PV_BIN, rpc
@@ -289,7 +294,7 @@ def test_genesis_has_the_validators_and_funded_dev_accounts() -> None:
     system = {c.address for c in SYSTEM_CONTRACTS}  # predeployed, with code
     # the tokenomics pools, and the presale beneficiary holding the rest of the presale's
     # genesis part (which pays every balance above): all together the whole supply
-    pools = set(TOKENOMICS_ADDRESSES.values())
+    pools = set(TOKENOMICS_ADDRESSES.values()) | {DIVIDEND_POOL}
     presale = dev_tokenomics(0).beneficiaries["presale"]
     assert set(genesis.alloc) == funded | system | pools | {presale}
     assert len(dev) == 20 and len(funded) == 25

@@ -15,7 +15,12 @@ from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
 from powerverse.cli.app import _register_subcommands, app
-from powerverse.contracts.system import SYSTEM_CONTRACTS, TOKENOMICS_ADDRESSES, dev_tokenomics
+from powerverse.contracts.system import (
+    DIVIDEND_POOL,
+    SYSTEM_CONTRACTS,
+    TOKENOMICS_ADDRESSES,
+    dev_tokenomics,
+)
 from powerverse.crypto.keys import dev_accounts
 from tests.e2e.nodeproc import PV_BIN, NodeProcess, free_port, rpc
 
@@ -68,7 +73,7 @@ def test_genesis_dev_writes_and_refuses_overwrite(tmp_path: Path) -> None:
     assert doc["chainId"] == 31337
     system = {to_checksum_address(c.address) for c in SYSTEM_CONTRACTS}
     # the tokenomics pools, and the presale beneficiary (the rest of the presale genesis part)
-    pools = {to_checksum_address(a) for a in TOKENOMICS_ADDRESSES.values()}
+    pools = {to_checksum_address(a) for a in [*TOKENOMICS_ADDRESSES.values(), DIVIDEND_POOL]}
     presale = to_checksum_address(dev_tokenomics(0).beneficiaries["presale"])
     assert set(doc["alloc"]) - system - pools - {presale} == {
         to_checksum_address(a.address) for a in dev_accounts()
