@@ -615,6 +615,9 @@ class BftProducer:
         if cert.value != bytes(parent.hash):
             raise InvalidBlock("the block carries a certificate of another block than its parent")
         digest = keccak(attachment)
+        own = chain.seal_of(bytes(parent.hash))
+        if own and decode_seal(own)[0].encode() == attachment:
+            self._verified_certs[digest] = None  # the certificate this node decided it with
         if digest not in self._verified_certs:
             grandparent = chain.header_by_hash(bytes(parent.parent_hash))
             committee = committee_for(
