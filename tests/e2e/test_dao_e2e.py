@@ -119,9 +119,9 @@ def test_settings_on_the_devnet(dao: Dao) -> None:
     )  # fmt: skip
     assert s["proposalDeposit"] == str(DEPOSIT) and s["reviewWindow"] == REVIEW_WINDOW
     assert dao.pv.ok("dao", "committee")["members"] == [addr(i) for i in REVIEWERS]
-    # the four validators' genesis stake votes too (self-delegated)
-    supply = int(s["quorumNow"]) * 100 // s["quorumPercent"]
-    assert supply >= 2_010 * PVC
+    # the four validators' genesis stake (1,000 PVC each) votes too, beside the deposits
+    supply = 4 * 1_000 * PVC + 2_010 * PVC
+    assert int(s["quorumNow"]) == supply * s["quorumPercent"] // 100
 
 
 def test_a_proposal_rejected_by_the_committee(dao: Dao) -> None:
