@@ -4,9 +4,11 @@ one second before, at and after each unlock, by anyone, never twice; constructor
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from powerverse.contracts.artifacts import load_artifact
 from powerverse.contracts.system import TOKENOMICS_ADDRESSES, dev_tokenomics
@@ -29,6 +31,7 @@ DAY = 86_400
 CALLER = 3  # releases are sent by an unrelated dev account: anyone may release
 GAS = 300_000
 VESTING_ABI = load_artifact("Vesting").abi
+TEST_ARTIFACTS = Path(__file__).resolve().parents[1] / "contracts" / "artifacts"
 
 
 @pytest.fixture
@@ -216,3 +219,31 @@ def test_a_small_vesting_end_to_end(node: ThreadedNode, client: ClientFactory) -
     before = c.balance(beneficiary)
     assert VestingWallet(client(9), address=wallet.address).release().amount == 7 * PVC
     assert c.balance(beneficiary) == before + 7 * PVC
+
+
+def test_a_beneficiary_reentering_release_is_paid_once(
+    node: ThreadedNode, client: ClientFactory
+) -> None:
+    """A beneficiary contract that calls release() again from its receive(): the reentrant call
+    is refused (ReentrancyGuard), the beneficiary is paid exactly what was due, once."""
+    attacker_artifact = load_artifact("ReentrantBeneficiary", TEST_ARTIFACTS)
+    c = client(1)
+    deployer = ChainClient(
+        c.rpc_url, c.account, abis={"ReentrantBeneficiary": attacker_artifact.abi}
+    )
+    attacker = deployer.deploy("ReentrantBeneficiary", attacker_artifact.bytecode)
+    start = head_time(c) + 100
+    wallet = _deploy(
+        c, str(attacker.address), [start, start + 50, start + 10_000], [3 * PVC, 4 * PVC, PVC],
+        8 * PVC,
+    )  # fmt: skip
+    _mine_at(node, start + 60)
+    paid = VestingWallet(client(9), address=wallet.address).release(gas=GAS)
+    assert paid.amount == 7 * PVC
+    view = attacker.functions
+    assert c.call(view.received()) == 7 * PVC and c.call(view.payments()) == 1
+    assert c.call(view.reentryAttempts()) == 1 and c.call(view.reentrySucceeded()) == 0
+    reason = bytes(c.call(view.lastRevert()))
+    assert reason[:4] == keccak(text="ReentrancyGuardReentrantCall()")[:4]
+    assert wallet.released() == 7 * PVC
+    assert c.balance(wallet.address) == PVC  # the last installment is still there
