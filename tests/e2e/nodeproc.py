@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,36 @@ class NodeProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
         except OSError:
             return "<no log>"
+
+
+def validator_nodes(
+    root: Path,
+    genesis: Any,
+    keys: Sequence[Any],
+    *,
+    validators: int | None = None,
+    programs: Mapping[int, tuple[str, ...]] | None = None,
+) -> list[NodeProcess]:
+    """One network node per validator key on `genesis` (a chain.genesis.Genesis), each with its
+    own data dir under `root`, P2P port and the first `validators` keys' nodes as bootnodes
+    (default: all of them); `programs` replaces `pv node` for some (test-only builds)."""
+    (root / "genesis.json").write_text(json.dumps(genesis.to_json()))
+    p2p = [free_port() for _ in keys]
+    boots = range(len(keys) if validators is None else validators)
+    nodes = []
+    for i, key in enumerate(keys):
+        key.save(root / f"key-{i}.json")
+        boot = [
+            f"--bootnode={keys[j].consensus.public_key.hex()}@127.0.0.1:{p2p[j]}"
+            for j in boots
+            if j != i
+        ]
+        args = (
+            "--genesis", str(root / "genesis.json"),
+            "--validator-key", str(root / f"key-{i}.json"),
+            "--p2p-port", str(p2p[i]),
+            *boot,
+        )  # fmt: skip
+        program = (programs or {}).get(i, ())
+        nodes.append(NodeProcess(root / f"node-{i}", dev=False, extra_args=args, program=program))
+    return nodes

@@ -9,7 +9,6 @@ overlap, and the balances move by exactly those amounts.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +24,7 @@ from powerverse.contracts.system import dev_system_config, dev_tokenomics, with_
 from powerverse.crypto.keys import dev_accounts
 from powerverse.economics.emission import emitted
 from powerverse.node.validator_key import ValidatorKey
-from tests.e2e.nodeproc import NodeProcess, free_port, rpc
+from tests.e2e.nodeproc import rpc, validator_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,23 +48,7 @@ class RewardNetwork:
             base, chain_id=31339, validators=validators, tokenomics=dev_tokenomics(self.listing)
         )
         genesis = with_system_contracts(genesis, dev_system_config())
-        (root / "genesis.json").write_text(json.dumps(genesis.to_json()))
-        p2p = [free_port() for _ in self.keys]
-        self.nodes: list[NodeProcess] = []
-        for i, key in enumerate(self.keys):
-            key.save(root / f"key-{i}.json")
-            boot = [
-                f"--bootnode={self.keys[j].consensus.public_key.hex()}@127.0.0.1:{p2p[j]}"
-                for j in range(N)
-                if j != i
-            ]
-            args = (
-                "--genesis", str(root / "genesis.json"),
-                "--validator-key", str(root / f"key-{i}.json"),
-                "--p2p-port", str(p2p[i]),
-                *boot,
-            )  # fmt: skip
-            self.nodes.append(NodeProcess(root / f"node-{i}", dev=False, extra_args=args))
+        self.nodes = validator_nodes(root, genesis, self.keys)
 
     def height(self, i: int) -> int:
         try:

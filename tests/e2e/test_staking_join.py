@@ -8,7 +8,6 @@ self-stake it drops out of the validator set and its votes stop appearing.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -23,7 +22,7 @@ from powerverse.crypto.keys import dev_accounts
 from powerverse.market.client import ChainClient
 from powerverse.market.staking import Staking
 from powerverse.node.validator_key import ValidatorKey
-from tests.e2e.nodeproc import NodeProcess, free_port, rpc
+from tests.e2e.nodeproc import rpc, validator_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,25 +44,8 @@ class StakedNetwork:
         consensus = replace(base.consensus, tau_committee=units)
         genesis = replace(base, chain_id=31338, validators=validators, consensus=consensus)
         genesis = with_system_contracts(genesis, dev_system_config())
-        (root / "genesis.json").write_text(json.dumps(genesis.to_json()))
         self.lookback = genesis.consensus.lookback
-        keys = [*self.keys, self.joiner]
-        p2p = [free_port() for _ in keys]
-        self.nodes: list[NodeProcess] = []
-        for i, key in enumerate(keys):
-            key.save(root / f"key-{i}.json")
-            boot = [
-                f"--bootnode={keys[j].consensus.public_key.hex()}@127.0.0.1:{p2p[j]}"
-                for j in range(N)
-                if j != i
-            ]
-            args = (
-                "--genesis", str(root / "genesis.json"),
-                "--validator-key", str(root / f"key-{i}.json"),
-                "--p2p-port", str(p2p[i]),
-                *boot,
-            )  # fmt: skip
-            self.nodes.append(NodeProcess(root / f"node-{i}", dev=False, extra_args=args))
+        self.nodes = validator_nodes(root, genesis, [*self.keys, self.joiner], validators=N)
 
     def height(self, i: int) -> int:
         try:

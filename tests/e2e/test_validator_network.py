@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from powerverse.consensus.messages import Chain, decode
 from powerverse.crypto.consensus_keys import verify
 from powerverse.crypto.keys import dev_accounts
 from powerverse.node.validator_key import ValidatorKey
-from tests.e2e.nodeproc import NodeProcess, RpcFailure, free_port, rpc
+from tests.e2e.nodeproc import NodeProcess, RpcFailure, rpc, validator_nodes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,26 +34,7 @@ class Network:
             Validator(k.address, k.consensus.public_key, DEFAULT_STAKE) for k in self.keys
         )
         genesis = replace(genesis, chain_id=31338, validators=validators)
-        (root / "genesis.json").write_text(json.dumps(genesis.to_json()))
-        p2p = [free_port() for _ in range(N)]
-        self.nodes: list[NodeProcess] = []
-        for i, key in enumerate(self.keys):
-            key.save(root / f"key-{i}.json")
-            boot = [
-                f"--bootnode={self.keys[j].consensus.public_key.hex()}@127.0.0.1:{p2p[j]}"
-                for j in range(N)
-                if j != i
-            ]
-            args = (
-                "--genesis", str(root / "genesis.json"),
-                "--validator-key", str(root / f"key-{i}.json"),
-                "--p2p-port", str(p2p[i]),
-                *boot,
-            )  # fmt: skip
-            program = (programs or {}).get(i, ())
-            self.nodes.append(
-                NodeProcess(root / f"node-{i}", dev=False, extra_args=args, program=program)
-            )
+        self.nodes: list[NodeProcess] = validator_nodes(root, genesis, self.keys, programs=programs)
 
     def height(self, i: int) -> int:
         try:
