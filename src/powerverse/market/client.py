@@ -25,11 +25,19 @@ from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from web3 import Web3
+from hexbytes import HexBytes
+from requests import exceptions as http_errors
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.logs import DISCARD
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import BlockIdentifier, TxParams
 
 from powerverse.contracts.artifacts import artifact_names, load_artifact
@@ -164,6 +172,23 @@ def _revert_data(exc: ContractLogicError) -> bytes:
     return b""
 
 
+def http_provider(rpc_url: str, timeout: float) -> HTTPProvider:
+    """web3's HTTP provider, retrying idempotent calls when a kept-alive connection drops.
+
+    web3's default retry list names the built-in ConnectionError, which requests' errors do
+    not derive from, so without this a node closing an idle pooled connection just as a
+    request goes out ("connection aborted") fails the call instead of retrying it.
+    """
+    retry = ExceptionRetryConfiguration(
+        errors=(http_errors.ConnectionError, http_errors.Timeout, ConnectionError),
+        retries=5,
+        backoff_factor=0.05,
+    )
+    return HTTPProvider(
+        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry
+    )
+
+
 class ChainClient:
     """A web3 connection plus an optional local signing account."""
 
@@ -183,7 +208,7 @@ class ChainClient:
         self.account = account
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.w3 = Web3(http_provider(rpc_url, timeout))
         self._chain_id: int | None = None
         self._next_nonce: int | None = None
         self._lock = threading.Lock()
@@ -304,9 +329,14 @@ class ChainClient:
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
-            with self._lock:
-                self._next_nonce = None
-            raise TransactionFailed(f"the node refused the transaction: {exc}") from None
+            if self._known(signed.hash):
+                # A retry after a dropped connection ("already known", or "nonce too low"
+                # once mined): the first send reached the node, so wait for that one.
+                tx_hash = signed.hash
+            else:
+                with self._lock:
+                    self._next_nonce = None
+                raise TransactionFailed(f"the node refused the transaction: {exc}") from None
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
                 tx_hash, timeout=self.timeout, poll_latency=self.poll_interval
@@ -319,6 +349,13 @@ class ChainClient:
         if int(cast(int, doc["status"])) != 1:
             raise self._why_failed(tx, fn, int(cast(int, doc["blockNumber"])))
         return doc
+
+    def _known(self, tx_hash: HexBytes) -> bool:
+        """Whether the node holds transaction `tx_hash`, pending or mined."""
+        try:
+            return self.w3.eth.get_transaction(tx_hash) is not None
+        except TransactionNotFound:
+            return False
 
     def _why_failed(
         self, tx: Mapping[str, Any], fn: ContractFunction | None, block: int

@@ -8,6 +8,7 @@ Transport rules (documented choices):
   never buffered past the limit. A request or batch made only of notifications gets HTTP 204 with
   no body. Every other answer is HTTP 200 with an application/json body, errors included.
   GET "/" answers 200 with an empty body (geth's health probe); GET "/health" answers {"ok": true}.
+  Idle kept-alive connections are closed after ``keep_alive_timeout`` seconds (120, as geth).
 - WebSocket: the same requests in text (or binary) frames; requests on one connection run
   concurrently (at most ``max_ws_inflight`` at a time), each batch in order. A message larger
   than ``max_ws_message_bytes`` closes the socket with code 1009. Notifications queue in a bounded
@@ -201,6 +202,7 @@ class RpcServer:
         max_ws_queue: int = 4096,
         max_ws_inflight: int = 32,
         shutdown_timeout: int = 5,
+        keep_alive_timeout: int = 120,
     ) -> None:
         self.methods = methods  # looked up per call, so later additions are served
         self.max_body_bytes = max_body_bytes
@@ -210,6 +212,9 @@ class RpcServer:
         self.max_ws_queue = max_ws_queue
         self.max_ws_inflight = max_ws_inflight
         self.shutdown_timeout = shutdown_timeout
+        # An idle kept-alive HTTP connection is closed after this many seconds (geth: 120 s).
+        # uvicorn's 5 s default made clients that pause a few seconds race the close.
+        self.keep_alive_timeout = keep_alive_timeout
         self.host: str | None = None
         self.port: int | None = None
         self._server: _EmbeddedServer | None = None
@@ -257,6 +262,7 @@ class RpcServer:
             lifespan="off",
             ws_max_size=self.max_ws_message_bytes,
             timeout_graceful_shutdown=self.shutdown_timeout,
+            timeout_keep_alive=self.keep_alive_timeout,
             proxy_headers=False,
             server_header=False,
         )
