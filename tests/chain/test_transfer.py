@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from eth_account import Account as EthAccount
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ EMPTY = b"\xee" * 20  # exists in genesis with nothing in it (EIP-161 clears it 
 STORAGE_ONLY = b"\xdd" * 20  # storage but no code
 FRESH = b"\xf0" * 20
 PRECOMPILES = [(n).to_bytes(20, "big") for n in (1, 4, 9, 17)]
-COINBASES = [b"\xc0" * 20, ADDRS[0], EMPTY]
+COINBASES = [b"\xc0" * 20, ADDRS[0], ADDRS[2], EMPTY]  # ADDRS[2]: a poor sender paid tips
 BASE_FEE = 1_000_000_000
 
 GENESIS = dev_genesis(1_700_000_000, ADDRS)
@@ -141,6 +142,42 @@ def test_a_block_of_plain_transfers_matches_py_evm() -> None:
     fast = _build(ptxs, COINBASES[0], fast=True)
     assert fast == _build(ptxs, COINBASES[0], fast=False)
     assert len(fast[1]) == 40 and fast[2] == ()
+
+
+@pytest.mark.parametrize("to", [FRESH, CONTRACT], ids=["transfer", "contract-call"])
+def test_a_fee_recipient_can_spend_the_tips_of_earlier_transfers(to: bytes) -> None:
+    """The direct path credits tips once per block; a fee recipient that sends (a transfer,
+    or a call on py-evm's path) must still see every earlier tip in its balance."""
+    rich_tip = 10**13  # 0.21 PVC of tip per transfer
+    plan: list[tuple[int, dict[str, object]]] = [
+        (
+            0,
+            {
+                "gas": TRANSFER_GAS,
+                "to": FRESH,
+                "value": 1,
+                "chainId": 31337,
+                "maxFeePerGas": rich_tip + BASE_FEE,
+                "maxPriorityFeePerGas": rich_tip,
+                "type": 2,
+            },
+        )
+        for _ in range(5)
+    ]
+    # ADDRS[2] holds 0.025 PVC: this costs more than that, less than that plus the tips.
+    spend = {
+        "gas": TRANSFER_GAS if to == FRESH else 30_000,
+        "to": to,
+        "value": 5 * 10**17,
+        "chainId": 31337,
+        "maxFeePerGas": BASE_FEE,
+        "maxPriorityFeePerGas": 0,
+        "type": 2,
+    }
+    ptxs = _sign([*plan, (2, spend)], [0] * 6)
+    fast = _build(ptxs, ADDRS[2], fast=True)
+    assert fast == _build(ptxs, ADDRS[2], fast=False)
+    assert len(fast[1]) == 6 and fast[2] == ()  # all six applied, the last one too
 
 
 def test_touched_empty_accounts_are_cleared_only_when_not_credited() -> None:

@@ -16,7 +16,7 @@ from eth.vm.base import VM
 from eth_typing import Hash32
 
 from powerverse.chain.rewards import RewardClaim, RewardPlan, apply_rewards, plan_rewards
-from powerverse.chain.transfer import apply_plain_transfer, is_plain_transfer
+from powerverse.chain.transfer import apply_plain_transfer, credit, is_plain_transfer
 from powerverse.chain.trie_root import ordered_trie_root
 
 
@@ -66,6 +66,9 @@ class BlockRun:
         self.receipts: list[ReceiptAPI] = []
         self.receipt_payloads: list[bytes] = []  # filled by finish()
         self._fast = fast_transfers
+        # Tips of fast-path transfers not yet credited to the fee recipient (transfer.py):
+        # credited before any other transaction runs, and before finalizing.
+        self._owed_fees: list[int] = []
         self._precompiles = self.vm.state.computation_class.get_precompiles()
 
     def apply(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> ReceiptAPI:
@@ -79,8 +82,9 @@ class BlockRun:
         at = cast(BlockHeaderAPI, _GasUsedView(self.header, self.gas_used))
         receipt = None
         if self._fast and is_plain_transfer(tx, self._precompiles):
-            receipt = apply_plain_transfer(self.vm, at, tx)
+            receipt = apply_plain_transfer(self.vm, at, tx, owed_fees=self._owed_fees)
         if receipt is None:
+            self._pay_owed_fees()
             receipt, _computation = self.vm.apply_transaction(at, tx)
         self.gas_used = int(receipt.gas_used)
         self.bloom |= int(receipt.bloom)
@@ -90,11 +94,18 @@ class BlockRun:
         self.receipts.append(receipt)
         return receipt
 
+    def _pay_owed_fees(self) -> None:
+        """Credit the fee recipient the tips that fast-path transfers owe it."""
+        if self._owed_fees:
+            credit(self.vm.state._account_db, self.vm.state.coinbase, sum(self._owed_fees))  # type: ignore[attr-defined]
+            self._owed_fees.clear()
+
     def finish(self, *, transaction_root: bytes | None = None) -> BlockAPI:
         """The finished block: gas used, bloom, both roots and the state root in its header.
 
         ``transaction_root`` is the root of ``payloads`` when the caller computed it already.
         """
+        self._pay_owed_fees()
         self.receipt_payloads = [r.encode() for r in self.receipts]
         if transaction_root is None:
             transaction_root = ordered_trie_root(self.payloads)

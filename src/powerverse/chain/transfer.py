@@ -18,6 +18,7 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, VirtualMachineAPI
 from eth.constants import EMPTY_SHA3
+from eth.rlp.accounts import Account
 from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_SUCCESS
 from eth_typing import Address
 
@@ -41,33 +42,49 @@ def is_plain_transfer(tx: SignedTransactionAPI, precompiles: Any) -> bool:
 
 
 def apply_plain_transfer(
-    vm: VirtualMachineAPI, header: BlockHeaderAPI, tx: SignedTransactionAPI
+    vm: VirtualMachineAPI,
+    header: BlockHeaderAPI,
+    tx: SignedTransactionAPI,
+    *,
+    owed_fees: list[int] | None = None,
 ) -> ReceiptAPI | None:
     """Apply ``tx`` as a plain transfer and return its receipt; None when it is not one.
 
     Raises py-evm's ``ValidationError`` for a transaction py-evm would refuse, having changed
     nothing. ``header`` carries the block's gas used so far, as for ``VM.apply_transaction``.
+
+    With ``owed_fees``, a non-zero tip for a fee recipient that is neither the sender nor the
+    recipient is appended there instead of credited: the caller credits the sum before
+    anything else can look at the fee recipient (see ``BlockRun``). Crediting it once per
+    block instead of once per transfer gives the same state.
     """
     state = vm.state
     to = Address(tx.to)
     sender = Address(tx.sender)
     if state.get_code_hash(to) != EMPTY_SHA3 or state.get_code_hash(sender) != EMPTY_SHA3:
         return None
+    accounts = state._account_db  # type: ignore[attr-defined]
+    coinbase = state.coinbase
+    fee = TRANSFER_GAS * state.get_tip(tx)
+    defer = owed_fees is not None and fee > 0 and coinbase != sender and coinbase != to
+    if owed_fees and not defer:
+        # This transfer looks at the fee recipient: pay it what it is owed first.
+        credit(accounts, coinbase, sum(owed_fees))
+        owed_fees.clear()
     vm.validate_transaction_against_header(header, tx)
     state.lock_changes()
     state.validate_transaction(tx)
 
-    price = state.get_gas_price(tx)
-    tip = state.get_tip(tx)
     value = tx.value
-    _pay(state, sender, TRANSFER_GAS * price + value)
+    _pay(accounts, sender, TRANSFER_GAS * state.get_gas_price(tx) + value)
     if value:
-        state.delta_balance(to, value)
-    coinbase = state.coinbase
-    fee = TRANSFER_GAS * tip
-    state.delta_balance(coinbase, fee)
+        credit(accounts, to, value)
+    if defer:
+        owed_fees.append(fee)  # type: ignore[union-attr]
+    else:
+        credit(accounts, coinbase, fee)
     # EIP-161: the recipient and the fee recipient are touched; empty ones are removed. One
-    # that was just credited is not empty, so only the uncredited ones need a look.
+    # that was just credited (or is owed a fee) is not empty, so only the others need a look.
     for touched, credited in ((to, value), (coinbase, fee)):
         if not credited and state.account_exists(touched) and state.account_is_empty(touched):
             state.delete_account(touched)
@@ -76,14 +93,25 @@ def apply_plain_transfer(
     )
 
 
-def _pay(state: Any, sender: Address, cost: int) -> None:
+def credit(accounts: Any, address: Address, amount: int) -> None:
+    """Add ``amount`` wei to ``address`` in py-evm's account database, touching it (as
+    ``delta_balance`` does, without its copy of the account, which costs ten times a new one).
+    """
+    account = accounts._get_account(address)
+    accounts._set_account(
+        address,
+        Account(account.nonce, account.balance + amount, account.storage_root, account.code_hash),
+    )
+
+
+def _pay(accounts: Any, sender: Address, cost: int) -> None:
     """Debit ``cost`` and increment the nonce in one account write (py-evm's delta_balance
     and increment_nonce would read, copy, encode and write the account twice).
 
     ``validate_transaction`` has checked that the balance covers the cost and the nonce.
     """
-    accounts = state._account_db
     account = accounts._get_account(sender)
     accounts._set_account(
-        sender, account.copy(nonce=account.nonce + 1, balance=account.balance - cost)
+        sender,
+        Account(account.nonce + 1, account.balance - cost, account.storage_root, account.code_hash),
     )
