@@ -1,0 +1,124 @@
+"""decode_raw_transaction's quick path for legacy and EIP-1559 transactions against py-evm's
+own decoder: the same object for every valid encoding, and the same refusal otherwise."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from powerverse.chain import txdecode
+from powerverse.chain.txdecode import _decode_common, decode_raw_transaction
+from powerverse.chain.txpool_errors import TxPoolError
+
+KEY = Account.from_key(b"\x07" * 32)
+
+uints = st.one_of(st.integers(0, 2**64), st.integers(0, 2**256 - 1))
+
+
+@st.composite
+def signed(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["legacy", "1559", "2930"]))
+    tx: dict[str, object] = {
+        "nonce": draw(st.integers(0, 2**64 - 2)),
+        "gas": draw(st.integers(21_000, 2**63)),
+        "value": draw(uints),
+        "chainId": draw(st.integers(1, 2**32)),
+        "data": draw(st.binary(max_size=40)),
+    }
+    if draw(st.booleans()):
+        tx["to"] = to_checksum_address(draw(st.binary(min_size=20, max_size=20)))
+    if kind == "legacy":
+        tx["gasPrice"] = draw(uints)
+    else:
+        if kind == "1559":
+            tx["type"] = 2
+            tx["maxFeePerGas"] = draw(uints)
+            tx["maxPriorityFeePerGas"] = draw(uints)
+        else:
+            tx["type"] = 1
+            tx["gasPrice"] = draw(uints)
+        if draw(st.booleans()):
+            tx["accessList"] = [{"address": "0x" + "ab" * 20, "storageKeys": ["0x" + "00" * 32]}]
+    return bytes(KEY.sign_transaction(tx).raw_transaction)
+
+
+def _reference(raw: bytes) -> object:
+    """What decode_raw_transaction gave before the quick path: py-evm's decoder after ours
+    checks, or the refusal."""
+    with mock.patch.object(txdecode, "_decode_common", return_value=None):
+        try:
+            return txdecode.decode_raw_transaction(raw)
+        except TxPoolError as exc:
+            return (type(exc), str(exc))
+
+
+def _outcome(tx: object, name: str) -> object:
+    """The attribute (called, if a method), or the type of what reading it raised."""
+    try:
+        value = getattr(tx, name)
+        return value() if callable(value) else value
+    except Exception as exc:
+        return type(exc)
+
+
+def _same(raw: bytes) -> None:
+    expected = _reference(raw)
+    try:
+        got: object = decode_raw_transaction(raw)
+    except TxPoolError as exc:
+        got = (type(exc), str(exc))
+    if isinstance(expected, tuple):
+        assert got == expected  # the same refusal, word for word
+        return
+    assert type(got) is type(expected)
+    assert got == expected
+    for field in ("encode", "hash", "sender", "nonce", "gas", "to", "value", "data", "chain_id"):
+        assert _outcome(got, field) == _outcome(expected, field)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=signed())
+def test_valid_transactions_decode_as_py_evm_decodes_them(raw: bytes) -> None:
+    _same(raw)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=signed(), at=st.integers(0, 10_000), byte=st.integers(0, 255), cut=st.booleans())
+def test_damaged_transactions_are_refused_or_decoded_as_py_evm_does(
+    raw: bytes, at: int, byte: int, cut: bool
+) -> None:
+    at %= len(raw)
+    damaged = raw[:at] if cut else raw[:at] + bytes([byte]) + raw[at + 1 :]
+    if not damaged:
+        return
+    _same(damaged)
+
+
+def test_the_quick_path_is_taken_for_the_common_kinds() -> None:
+    legacy = bytes(
+        KEY.sign_transaction(
+            {"nonce": 0, "gas": 21_000, "gasPrice": 1, "to": "0x" + "11" * 20, "value": 1}
+        ).raw_transaction
+    )
+    dynamic = bytes(
+        KEY.sign_transaction(
+            {
+                "type": 2,
+                "nonce": 0,
+                "gas": 21_000,
+                "maxFeePerGas": 2,
+                "maxPriorityFeePerGas": 1,
+                "to": "0x" + "11" * 20,
+                "value": 1,
+                "chainId": 1,
+            }
+        ).raw_transaction
+    )
+    assert _decode_common(legacy) is not None
+    assert _decode_common(dynamic) is not None
+    # a non-canonical integer (a leading zero) is py-evm's to refuse
+    assert _decode_common(dynamic + b"\x00") is None
