@@ -47,6 +47,7 @@ from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils.exceptions import ValidationError
 
+from powerverse.chain.accountdb import CachedAccountDB
 from powerverse.chain.blockcheck import (
     MAX_EXTRA_DATA,
     block_transaction,
@@ -107,7 +108,11 @@ def _vm_with_evidence(genesis_hash: bytes) -> type[PowerVerseVM]:
         Address(VOTE_PRECOMPILE): vote_precompile(genesis_hash),
     }
     computation = type("PowerVerseComputation", (base_computation,), {"_precompiles": precompiles})
-    state = type("PowerVerseState", (base_state,), {"computation_class": computation})
+    state = type(
+        "PowerVerseState",
+        (base_state,),
+        {"computation_class": computation, "account_db_class": CachedAccountDB},
+    )
     return type("PowerVerseVM", (PowerVerseVM,), {"_state_class": state})
 
 

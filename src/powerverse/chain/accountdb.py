@@ -1,0 +1,69 @@
+"""py-evm's account database with a cache of decoded state-trie nodes.
+
+Every account read and every account write of a block walks the state trie from its root:
+py-trie fetches each node on the path from the store and decodes its RLP again, the root's
+17-item branch on every single access. A trie node is named by its hash, so a decoded node
+never goes stale: this keeps the most recently used ones (per process), which makes the
+upper levels of the trie free after the first access. Everything else is py-evm's and
+py-trie's code; the state roots are the same (tests/chain/test_accountdb.py).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, cast
+
+from eth.abc import DatabaseAPI
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.accesslog import KeyAccessLoggerDB
+from eth.db.account import AccountDB
+from eth.db.cache import CacheDB
+from eth.db.hash_trie import HashTrie
+from eth.db.journal import JournalDB
+from eth_typing import Hash32
+from trie.hexary import HexaryTrie
+
+__all__ = ["NODE_CACHE_SIZE", "CachedAccountDB", "NodeCachingTrie"]
+
+NODE_CACHE_SIZE = 32_768
+"""Decoded nodes kept per process (about 35 MB when all are full branch nodes)."""
+
+_NODES: OrderedDict[bytes, list[Any]] = OrderedDict()
+
+
+def _copy(node: list[Any]) -> list[Any]:
+    # py-trie changes branch nodes in place while it rebuilds a path: hand out copies.
+    return [list(item) if isinstance(item, list) else item for item in node]
+
+
+class NodeCachingTrie(HexaryTrie):
+    """A HexaryTrie whose hash-named nodes are decoded once per process."""
+
+    def get_node(self, node_hash: bytes) -> Any:
+        """The decoded node `node_hash` (py-trie's semantics; blank and inline nodes as-is)."""
+        if len(node_hash) != 32:
+            return super().get_node(node_hash)  # type: ignore[no-untyped-call]
+        node = _NODES.get(node_hash)
+        if node is None:
+            node = super().get_node(node_hash)  # type: ignore[no-untyped-call]
+            if not isinstance(node, list):
+                return node
+            _NODES[node_hash] = _copy(node)
+            if len(_NODES) > NODE_CACHE_SIZE:
+                _NODES.popitem(last=False)
+        else:
+            _NODES.move_to_end(node_hash)
+        return _copy(node)
+
+
+class CachedAccountDB(AccountDB):
+    """AccountDB whose state trie is a NodeCachingTrie (the same layering as py-evm's)."""
+
+    def __init__(self, db: Any, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
+        super().__init__(db, state_root)
+        # Rebuild py-evm's read path on the caching trie: _trie > logger > cache > journal.
+        trie = NodeCachingTrie(self._batchtrie, state_root, prune=True)
+        self._trie = HashTrie(cast(DatabaseAPI, trie))
+        self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
+        self._trie_cache = CacheDB(self._trie_logger)
+        self._journaltrie = JournalDB(self._trie_cache)
