@@ -3,13 +3,16 @@ block, whatever the cache holds (it is shared by every trie of the process)."""
 
 from __future__ import annotations
 
+import pytest
+import rlp
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth.rlp.accounts import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from powerverse.chain import accountdb
-from powerverse.chain.accountdb import CachedAccountDB
+from powerverse.chain.accountdb import CachedAccountDB, decode_account, encode_account
 
 addresses = st.sampled_from([bytes([i]) * 20 for i in range(40)])
 changes = st.lists(
@@ -81,3 +84,39 @@ def test_nodes_handed_out_are_copies() -> None:
     root[0] = b"\x00" * 32
     assert trie.get_node(trie.root_hash)[0] != b"\x00" * 32
     assert db.get_balance(bytes([7]) * 20) == 8
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    nonce=st.integers(0, 2**64 - 1),
+    balance=st.one_of(st.integers(0, 2**80), st.integers(0, 2**256 - 1)),
+    storage_root=st.binary(min_size=32, max_size=32),
+    code_hash=st.binary(min_size=32, max_size=32),
+)
+def test_account_encoding_is_py_evm_s(
+    nonce: int, balance: int, storage_root: bytes, code_hash: bytes
+) -> None:
+    account = Account(nonce, balance, storage_root, code_hash)
+    encoded = rlp.encode(account, sedes=Account)
+    assert encode_account(account) == encoded
+    decoded = decode_account(encoded)
+    assert decoded == rlp.decode(encoded, sedes=Account) == account
+    assert rlp.encode(decoded) == encoded
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\xc0",
+        rlp.encode([b"\x00", b"", b"\x11" * 32, b"\x22" * 32]),  # a leading zero
+        rlp.encode([b"", b"", b"\x11" * 31, b"\x22" * 32]),  # a short root
+        rlp.encode([b"", b"", b"\x11" * 32]),  # three fields
+        rlp.encode([b"", b"", b"\x11" * 32, b"\x22" * 32]) + b"\x00",  # trailing bytes
+    ],
+)
+def test_a_bad_account_encoding_is_refused_like_py_evm(bad: bytes) -> None:
+    with pytest.raises(rlp.exceptions.RLPException) as expected:
+        rlp.decode(bad, sedes=Account)
+    with pytest.raises(type(expected.value)):
+        decode_account(bad)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import rlp
 from eth_hash.auto import keccak
+from rlp.codec import encode_raw
 
-BLANK_ROOT = keccak(rlp.encode(b""))
+BLANK_ROOT = keccak(encode_raw(b""))
 
 _Item = tuple[bytes, bytes]  # (key as nibbles, one byte per nibble; value)
 
@@ -41,7 +41,7 @@ def _compact(nibbles: bytes, leaf: bool) -> bytes:
 
 def _reference(node: list[object]) -> object:
     """How a parent refers to a child node: inline when its encoding is short, else its hash."""
-    encoded = rlp.encode(node)
+    encoded = encode_raw(node)
     return node if len(encoded) < 32 else keccak(encoded)
 
 
@@ -80,8 +80,15 @@ def _build(items: Sequence[_Item], depth: int) -> list[object]:
 def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     """Root of the trie mapping rlp(i) to values[i] (empty values are left out, as Ethereum)."""
     items = sorted(
-        (_nibbles(rlp.encode(i)), value) for i, value in enumerate(values) if value != b""
+        (_nibbles(encode_raw(uint_bytes(i))), value)
+        for i, value in enumerate(values)
+        if value != b""
     )
     if not items:
         return BLANK_ROOT
-    return bytes(keccak(rlp.encode(_build(items, 0))))
+    return bytes(keccak(encode_raw(_build(items, 0))))
+
+
+def uint_bytes(value: int) -> bytes:
+    """An unsigned integer as RLP stores it: big-endian, no leading zeros (0 is empty)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
