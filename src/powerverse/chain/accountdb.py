@@ -1,4 +1,4 @@
-"""py-evm's account database with a cache of decoded state-trie nodes.
+"""py-evm's account database with a cache of decoded state-trie nodes and batched updates.
 
 Every account read and every account write of a block walks the state trie from its root:
 py-trie fetches each node on the path from the store and decodes its RLP again, the root's
@@ -22,10 +22,12 @@ from eth.db.cache import CacheDB
 from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
 from eth.rlp.accounts import Account
+from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from rlp.codec import decode_raw, encode_raw
 from trie.hexary import HexaryTrie
 
+from powerverse.chain.trie_batch import TrieBatch
 from powerverse.chain.trie_root import uint_bytes
 
 __all__ = [
@@ -76,6 +78,7 @@ class CachedAccountDB(AccountDB):
         super().__init__(db, state_root)
         # Rebuild py-evm's read path on the caching trie: _trie > logger > cache > journal.
         trie = NodeCachingTrie(self._batchtrie, state_root, prune=True)
+        self._trie_hexary = trie
         self._trie = HashTrie(cast(DatabaseAPI, trie))
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
@@ -96,6 +99,26 @@ class CachedAccountDB(AccountDB):
     def _set_account(self, address: Address, account: Account) -> None:
         self._account_cache[address] = account
         self._journaltrie[address] = encode_account(account)
+
+    def make_state_root(self) -> Hash32:
+        """py-evm's make_state_root, with the account changes applied to the trie in one
+        pass (chain/trie_batch.py) instead of one key at a time."""
+        for _address, store in self._dirty_account_stores():
+            store.make_storage_root()
+        for address, storage_root in self._get_changed_roots():
+            if self.account_exists(address) or storage_root != BLANK_ROOT_HASH:
+                self._set_storage_root(address, storage_root)
+        self._journaldb.persist()
+        diff = self._journaltrie.diff()
+        updates = [(keccak(key), value) for key, value in diff.pending_items()]
+        updates += [(keccak(key), b"") for key in diff.deleted_keys()]
+        if updates:
+            trie = self._trie_hexary
+            batch = TrieBatch(self._batchtrie, trie.get_node)
+            trie.root_hash = batch.apply(trie.root_hash, updates)
+        self._journaltrie.reset()
+        self._trie_cache.reset_cache()
+        return self.state_root
 
 
 def encode_account(account: Account) -> bytes:
