@@ -1,5 +1,13 @@
 """Options every chain-writing command shares: which node, which account signs, JSON output.
 
+A command takes them all as one keyword-only ``opts: ChainOptions`` parameter and is decorated
+with :func:`chain_options`, which puts the options themselves into the signature Typer reads::
+
+    @app.command("withdraw")
+    @chain_options
+    def withdraw(amount: AmountArg, *, opts: ChainOptions) -> None:
+        tx = attempt(opts.json_output, lambda: opts.sdk(Staking).withdraw(amount))
+
 An account signs from a keystore (``--from ADDRESS`` with ``--keystore DIR`` and
 ``--password-file FILE`` or a hidden prompt) or, on dev chains only, as one of the public dev
 accounts (``--dev-account N``). Nothing is ever sent to the node but signed transactions.
@@ -9,14 +17,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from powerverse.cli.common import DEFAULT_RPC, EXIT_UNREACHABLE, fail
+from powerverse.cli.common import DEFAULT_RPC, EXIT_UNREACHABLE, fail, option_bundle
 from powerverse.crypto.exceptions import CryptoError
 from powerverse.crypto.keys import dev_accounts, parse_address
 from powerverse.crypto.keystore import Keystore, default_keystore_dir
@@ -25,6 +34,7 @@ from powerverse.market.exceptions import ContractError, MarketError, Transaction
 
 DEV_CHAIN_IDS = (31337, 31338)
 T = TypeVar("T")
+R = TypeVar("R")
 
 RpcOption = Annotated[
     str, typer.Option("--rpc-url", envvar="PV_RPC_URL", help="JSON-RPC URL of a node.")
@@ -46,12 +56,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 __all__ = [
     "DEFAULT_RPC",
+    "ChainOptions",
     "DevAccountOption",
     "FromOption",
     "JsonOption",
     "KeystoreDirOption",
     "PasswordFileOption",
     "RpcOption",
+    "chain_options",
     "connect",
     "contract_failure",
     "sdk",
@@ -142,6 +154,58 @@ def sdk(
             need_signer=need_signer,
         )
     )
+
+
+@dataclass(frozen=True)
+class ChainOptions:
+    """What the shared options chose: the node, the signing account and JSON output.
+
+    Its fields, in this order, are the options :func:`chain_options` gives a command.
+    """
+
+    rpc_url: RpcOption = DEFAULT_RPC
+    from_: FromOption = None
+    keystore: KeystoreDirOption = None
+    password_file: PasswordFileOption = None
+    dev_account: DevAccountOption = None
+    json_output: JsonOption = False
+
+    def connect(self, *, need_signer: bool = True) -> ChainClient:
+        """:func:`connect` with these options."""
+        return connect(
+            self.rpc_url,
+            from_=self.from_,
+            keystore=self.keystore,
+            password_file=self.password_file,
+            dev_account=self.dev_account,
+            need_signer=need_signer,
+        )
+
+    def sdk(self, kind: Callable[[ChainClient], T], *, need_signer: bool = True) -> T:
+        """An SDK object (e.g. ``Rentals``) over :meth:`connect`'s client."""
+        return kind(self.connect(need_signer=need_signer))
+
+
+_with_keystore = option_bundle("opts", ChainOptions)
+_without_keystore = option_bundle("opts", ChainOptions, without=("keystore", "password_file"))
+
+
+@overload
+def chain_options(command: Callable[..., R], /) -> Callable[..., R]: ...
+@overload
+def chain_options(*, keystore: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]: ...
+def chain_options(
+    command: Callable[..., R] | None = None, /, *, keystore: bool = True
+) -> Callable[..., R] | Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command the shared options in place of its keyword-only ``opts: ChainOptions``.
+
+    Typer sees ``--rpc-url --from --keystore --password-file --dev-account --json`` (without
+    ``--keystore --password-file`` for ``keystore=False``: the command only reads, as an
+    account given by address or dev index); the command gets them as one :class:`ChainOptions`.
+    Put it below ``@app.command(...)`` so that Typer registers the decorated command.
+    """
+    decorate = _with_keystore if keystore else _without_keystore
+    return decorate if command is None else decorate(command)
 
 
 def contract_failure(exc: MarketError) -> dict[str, Any]:

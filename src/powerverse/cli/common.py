@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import typer
@@ -18,6 +23,7 @@ EXIT_UNREACHABLE = 3
 
 err_console = Console(stderr=True, soft_wrap=True)
 DEFAULT_RPC = "http://127.0.0.1:8545"
+R = TypeVar("R")
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
@@ -74,3 +80,42 @@ def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: fl
         err = doc["error"]
         fail(f"{method} failed: {err.get('message')} (code {err.get('code')})")
     return doc.get("result")
+
+
+def option_bundle(
+    param: str, bundle: type[Any], *, without: Collection[str] = ()
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """A decorator that hands a command a group of options as one value.
+
+    `bundle` is a dataclass whose fields are typed ``Annotated[..., typer.Option(...)]`` with
+    defaults. In the signature Typer reads (``__signature__``), the command's keyword-only
+    parameter `param` stands for those fields (less `without`) as options, in field order; the
+    command gets ``bundle(**their values)`` as `param`. Stack it below ``@app.command(...)``.
+    """
+    hints = typing.get_type_hints(bundle, include_extras=True)
+    kind = inspect.Parameter.KEYWORD_ONLY
+    added = [
+        inspect.Parameter(f.name, kind, annotation=hints[f.name], default=f.default)
+        for f in dataclasses.fields(bundle)
+        if f.name not in without
+    ]
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        signature = inspect.signature(command, eval_str=True)
+        params = list(signature.parameters.values())
+        at = [p.name for p in params].index(param)
+        if params[at].kind is not kind:
+            raise TypeError(f"{command.__qualname__}: {param} must be keyword-only (after *)")
+
+        @functools.wraps(command)
+        def with_bundle(*args: Any, **kwargs: Any) -> R:
+            chosen = {p.name: kwargs.pop(p.name) for p in added if p.name in kwargs}
+            return command(*args, **kwargs, **{param: bundle(**chosen)})
+
+        new = signature.replace(parameters=[*params[:at], *added, *params[at + 1 :]])
+        with_bundle.__signature__ = new  # type: ignore[attr-defined]
+        annotations = {p.name: p.annotation for p in new.parameters.values()}
+        with_bundle.__annotations__ = {**annotations, "return": new.return_annotation}
+        return with_bundle
+
+    return decorate
