@@ -16,12 +16,10 @@ import typer
 from powerverse.cli.chainfmt import attempt, done, parse_account, tx_json
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
@@ -55,43 +53,27 @@ def _resource_json(s: ResourceStatus) -> dict[str, Any]:
 
 
 def _account_action(name: str, method: str, verb: str, help_text: str) -> None:
-    def command(
-        account: AccountArg,
-        reason: ReasonOption,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
+    @chain_options
+    def command(account: AccountArg, reason: ReasonOption, *, opts: ChainOptions) -> None:
         who = parse_account(account, "ACCOUNT")
-        admin = _admin(rpc_url, from_, keystore, password_file, dev_account)
-        tx = attempt(json_output, lambda: getattr(admin, method)(who, reason))
+        admin = opts.sdk(Admin)
+        tx = attempt(opts.json_output, lambda: getattr(admin, method)(who, reason))
         status = admin.account_status(who)
         doc = {**_account_json(status), "reason": reason, "tx": tx_json(tx)}
-        done(json_output, doc, f"{verb} {who}: {reason}")
+        done(opts.json_output, doc, f"{verb} {who}: {reason}")
 
     command.__doc__ = help_text
     app.command(name)(command)
 
 
 def _resource_action(name: str, method: str, verb: str, help_text: str) -> None:
-    def command(
-        token_id: TokenArg,
-        reason: ReasonOption,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        admin = _admin(rpc_url, from_, keystore, password_file, dev_account)
-        tx = attempt(json_output, lambda: getattr(admin, method)(token_id, reason))
+    @chain_options
+    def command(token_id: TokenArg, reason: ReasonOption, *, opts: ChainOptions) -> None:
+        admin = opts.sdk(Admin)
+        tx = attempt(opts.json_output, lambda: getattr(admin, method)(token_id, reason))
         status = admin.resource_status(token_id)
         doc = {**_resource_json(status), "reason": reason, "tx": tx_json(tx)}
-        done(json_output, doc, f"{verb} resource #{token_id}: {reason}")
+        done(opts.json_output, doc, f"{verb} resource #{token_id}: {reason}")
 
     command.__doc__ = help_text
     app.command(name)(command)
@@ -130,22 +112,15 @@ _resource_action(
 
 
 def _pause_action(name: str, help_text: str) -> None:
-    def command(
-        reason: ReasonOption,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        admin = _admin(rpc_url, from_, keystore, password_file, dev_account)
+    @chain_options
+    def command(reason: ReasonOption, *, opts: ChainOptions) -> None:
+        admin = opts.sdk(Admin)
         action = admin.pause if name == "pause" else admin.unpause
-        tx = attempt(json_output, lambda: action(reason))
+        tx = attempt(opts.json_output, lambda: action(reason))
         paused = admin.paused()
         doc = {"paused": paused, "reason": reason, "tx": tx_json(tx)}
         state = "paused: no new orders" if paused else "running: orders accepted"
-        done(json_output, doc, f"{state} ({reason})")
+        done(opts.json_output, doc, f"{state} ({reason})")
 
     command.__doc__ = help_text
     app.command(name)(command)
@@ -206,23 +181,16 @@ RoleArg = Annotated[str, typer.Argument(help="Role, e.g. VERIFIER_ROLE (or verif
 
 
 def _role_action(name: str, grant: bool, help_text: str) -> None:
+    @chain_options
     def command(
-        contract: ContractArg,
-        role: RoleArg,
-        account: AccountArg,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
+        contract: ContractArg, role: RoleArg, account: AccountArg, *, opts: ChainOptions
     ) -> None:
         target = _contract_name(contract)
         role_name = _role(role)
         who = parse_account(account, "ACCOUNT")
-        admin = _admin(rpc_url, from_, keystore, password_file, dev_account)
+        admin = opts.sdk(Admin)
         action = admin.grant_role if grant else admin.revoke_role
-        tx = attempt(json_output, lambda: action(target, role_name, who))
+        tx = attempt(opts.json_output, lambda: action(target, role_name, who))
         holds = admin.has_role(target, role_name, who)
         doc = {
             "contract": target,
@@ -231,7 +199,7 @@ def _role_action(name: str, grant: bool, help_text: str) -> None:
             "hasRole": holds,
             "tx": tx_json(tx),
         }
-        done(json_output, doc, f"{who} {'holds' if holds else 'lacks'} {target}.{role_name}")
+        done(opts.json_output, doc, f"{who} {'holds' if holds else 'lacks'} {target}.{role_name}")
 
     command.__doc__ = help_text
     app.command(name)(command)

@@ -21,14 +21,11 @@ from rich.console import Console
 from powerverse.cli.chainfmt import attempt, done, format_pvc, parse_account, parse_hash32, tx_json
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     connect,
-    sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
 from powerverse.market.exceptions import MarketError
@@ -46,48 +43,42 @@ REGISTER_BATCH = 500
 
 
 @app.command("register")
+@chain_options
 def register(
     addresses: Annotated[list[str], typer.Argument(help="Member addresses to make eligible.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """REGISTRAR_ROLE: register members (already registered ones are skipped)."""
     members = list(dict.fromkeys(parse_account(a, "address") for a in addresses))
-    drop = sdk(Airdrop, rpc_url, from_, keystore, password_file, dev_account)
+    drop = opts.sdk(Airdrop)
     added = 0
     txs = []
     for i in range(0, len(members), REGISTER_BATCH):
         batch = members[i : i + REGISTER_BATCH]
-        count, tx = attempt(json_output, functools.partial(drop.register, batch))
+        count, tx = attempt(opts.json_output, functools.partial(drop.register, batch))
         added += count
         txs.append(tx_json(tx))
     done(
-        json_output,
+        opts.json_output,
         {"registered": added, "skipped": len(members) - added, "transactions": txs},
         f"registered {added} member(s); {len(members) - added} already were",
     )
 
 
 @app.command("set-root")
+@chain_options
 def set_root(
     root: Annotated[str, typer.Argument(help="The Merkle root (32 bytes of hex); zero clears it.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """DEFAULT_ADMIN_ROLE: set the Merkle root of eligible members (see `pv airdrop tree`)."""
     value = parse_hash32(root, "ROOT")
-    drop = sdk(Airdrop, rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: drop.set_merkle_root(value))
+    drop = opts.sdk(Airdrop)
+    tx = attempt(opts.json_output, lambda: drop.set_merkle_root(value))
     done(
-        json_output,
+        opts.json_output,
         {"merkleRoot": "0x" + value.hex(), **tx_json(tx)},
         f"Merkle root set to 0x{value.hex()}",
     )
@@ -155,6 +146,7 @@ def _read_proof(path: Path, account: str) -> list[bytes]:
 
 
 @app.command("claim")
+@chain_options
 def claim(
     proof: Annotated[
         Path | None,
@@ -163,27 +155,17 @@ def claim(
     for_: Annotated[
         str | None, typer.Option("--for", help="Claim for this member (it is paid, not you).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Claim 500 PVC once: registered members need no proof, tree members give --proof."""
     member = parse_account(for_, "--for") if for_ is not None else None
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
+    client = opts.connect()
     account = member or client.address
     hashes = _read_proof(proof, account) if proof is not None else []
-    paid = attempt(json_output, lambda: Airdrop(client).claim(hashes, account=member))
+    paid = attempt(opts.json_output, lambda: Airdrop(client).claim(hashes, account=member))
     done(
-        json_output,
+        opts.json_output,
         paid.to_json(),
         f"claimed {format_pvc(paid.amount)} for {paid.account}"
         + (" (Merkle proof)" if paid.by_proof else " (registered)"),

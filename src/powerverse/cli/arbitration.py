@@ -20,12 +20,10 @@ from rich.table import Table
 from powerverse.cli.chainfmt import attempt, done, format_pvc, parse_amount, tx_json
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
@@ -124,27 +122,25 @@ def show(
 
 
 @app.command("evidence")
+@chain_options
 def evidence(
     dispute_id: DisputeArg,
     text: Annotated[str, typer.Argument(help="A content id or a short text.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """A party or an arbiter: attach evidence to a dispute that is not ruled yet."""
-    arb = _arbitration(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: arb.submit_evidence(dispute_id, text))
+    arb = opts.sdk(Arbitration)
+    tx = attempt(opts.json_output, lambda: arb.submit_evidence(dispute_id, text))
     done(
-        json_output,
+        opts.json_output,
         {"disputeId": dispute_id, "evidence": text, "tx": tx_json(tx)},
         f"evidence added to dispute #{dispute_id}",
     )
 
 
 @app.command("rule")
+@chain_options
 def rule(
     dispute_id: DisputeArg,
     consumer_share: Annotated[
@@ -152,24 +148,20 @@ def rule(
         typer.Option("--consumer-share", help="Back to the consumer (PVC or wei); rest: provider."),
     ],
     reason: ReasonOption,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """ARBITER_ROLE (GOVERNANCE_ROLE once escalated): split the escrow; the source pays out."""
     wei = parse_amount(consumer_share)
-    arb = _arbitration(rpc_url, from_, keystore, password_file, dev_account)
-    ruling = attempt(json_output, lambda: arb.rule(dispute_id, wei, reason))
+    arb = opts.sdk(Arbitration)
+    ruling = attempt(opts.json_output, lambda: arb.rule(dispute_id, wei, reason))
     doc = {
         **arb.dispute(dispute_id).to_json(),
         "providerShare": str(ruling.provider_share),
         "tx": tx_json(ruling.tx),
     }
     done(
-        json_output,
+        opts.json_output,
         doc,
         f"dispute #{dispute_id} ruled: {format_pvc(ruling.consumer_share)} to the consumer, "
         f"{format_pvc(ruling.provider_share)} to the provider side",
@@ -177,21 +169,13 @@ def rule(
 
 
 @app.command("escalate")
-def escalate(
-    dispute_id: DisputeArg,
-    reason: ReasonOption,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def escalate(dispute_id: DisputeArg, reason: ReasonOption, *, opts: ChainOptions) -> None:
     """ARBITER_ROLE: hand an open dispute to a DAO vote (then GOVERNANCE_ROLE rules it)."""
-    arb = _arbitration(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: arb.escalate(dispute_id, reason))
+    arb = opts.sdk(Arbitration)
+    tx = attempt(opts.json_output, lambda: arb.escalate(dispute_id, reason))
     done(
-        json_output,
+        opts.json_output,
         {**arb.dispute(dispute_id).to_json(), "tx": tx_json(tx)},
         f"dispute #{dispute_id} escalated to governance",
     )

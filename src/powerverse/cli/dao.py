@@ -25,12 +25,10 @@ from powerverse.cli.chainfmt import format_pvc as _pvc
 from powerverse.cli.chainfmt import parse_account, parse_amount, refused
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
@@ -73,56 +71,43 @@ def _target(proposal_id: int | None, project: int | None) -> tuple[int | None, i
 
 
 @app.command("deposit")
-def deposit(
-    amount: AmountArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def deposit(amount: AmountArg, *, opts: ChainOptions) -> None:
     """Lock PVC for as many votes (vPVC); you vote with them yourself unless you delegate."""
     wei = parse_amount(amount)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: d.deposit(wei))
+    d = opts.sdk(Dao)
+    _attempt(opts.json_output, lambda: d.deposit(wei))
     power = d.power(d.client.address)
-    _done(json_output, _power_json(power), f"locked {_pvc(wei)}; votes now {_pvc(power['votes'])}")
+    _done(
+        opts.json_output,
+        _power_json(power),
+        f"locked {_pvc(wei)}; votes now {_pvc(power['votes'])}",
+    )
 
 
 @app.command("withdraw")
-def withdraw(
-    amount: AmountArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def withdraw(amount: AmountArg, *, opts: ChainOptions) -> None:
     """Unlock deposited PVC (burns as many vPVC)."""
     wei = parse_amount(amount)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: d.withdraw_deposit(wei))
+    d = opts.sdk(Dao)
+    _attempt(opts.json_output, lambda: d.withdraw_deposit(wei))
     power = d.power(d.client.address)
-    _done(json_output, _power_json(power), f"unlocked {_pvc(wei)}")
+    _done(opts.json_output, _power_json(power), f"unlocked {_pvc(wei)}")
 
 
 @app.command("delegate")
+@chain_options
 def delegate(
     to: Annotated[str, typer.Argument(help="The delegate's address (your own to vote yourself).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Give all your votes to another account (counted from the next snapshot on)."""
     target = parse_account(to, "delegate")
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: d.delegate(target))
-    _done(json_output, _power_json(d.power(d.client.address)), f"your votes go to {target}")
+    d = opts.sdk(Dao)
+    _attempt(opts.json_output, lambda: d.delegate(target))
+    _done(opts.json_output, _power_json(d.power(d.client.address)), f"your votes go to {target}")
 
 
 @app.command("power")
@@ -186,6 +171,7 @@ def _actions(d: Dao, call: list[str], raw: list[str]) -> list[Action]:
 
 
 @app.command("propose")
+@chain_options
 def propose(
     title: Annotated[str, typer.Option("--title", help="Up to 200 bytes.")],
     background: Annotated[str, typer.Option("--background", help="Text or content id.")],
@@ -210,127 +196,106 @@ def propose(
         list[str] | None,
         typer.Option("--milestone", help="A milestone payment (PVC or wei), in order; repeat."),
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Submit a proposal with the deposit; it goes to the review committee."""
     milestones = [parse_amount(m) for m in milestone or []]
     if bool(milestones) != bool(team):
         fail("a funded project needs both --team and at least one --milestone", EXIT_USAGE)
     team_address = parse_account(team, "--team") if team else None
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
+    d = opts.sdk(Dao)
     actions = _actions(d, call or [], raw_call or [])
     text = Content(
         title=title, background=background, goals=goals, plan=plan, benefits=benefits,
         resources=resources,
     )  # fmt: skip
     pid = _attempt(
-        json_output, lambda: d.propose(text, actions, team=team_address, milestones=milestones)
+        opts.json_output, lambda: d.propose(text, actions, team=team_address, milestones=milestones)
     )
     p = d.proposal(pid)
-    _done(json_output, p.to_json(), f"proposal {pid} submitted; review until {p.review_end}")
+    _done(opts.json_output, p.to_json(), f"proposal {pid} submitted; review until {p.review_end}")
 
 
 @app.command("review")
+@chain_options
 def review(
     proposal_id: IdArg,
     verdict: Annotated[str, typer.Option("--verdict", help="approve, reject or spam.")],
     score: Annotated[int, typer.Option("--score", min=0, max=100, help="0-100.")],
     note: Annotated[str, typer.Option("--note", help="Comment or content id.")] = "",
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Committee member: review and score a proposal within the review window."""
     if verdict not in VERDICT:
         fail(f"--verdict {verdict!r}: expected approve, reject or spam", EXIT_USAGE)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: d.review(proposal_id, VERDICT[verdict], score, note))
+    d = opts.sdk(Dao)
+    _attempt(opts.json_output, lambda: d.review(proposal_id, VERDICT[verdict], score, note))
     p = d.proposal(proposal_id)
-    _done(json_output, p.to_json(), f"reviewed proposal {proposal_id}: {verdict} ({score})")
+    _done(opts.json_output, p.to_json(), f"reviewed proposal {proposal_id}: {verdict} ({score})")
 
 
 @app.command("finalize")
-def finalize(
-    proposal_id: IdArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def finalize(proposal_id: IdArg, *, opts: ChainOptions) -> None:
     """Decide a review (anyone: after the window, or once every member reviewed)."""
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    status = _attempt(json_output, lambda: d.finalize_review(proposal_id))
+    d = opts.sdk(Dao)
+    status = _attempt(opts.json_output, lambda: d.finalize_review(proposal_id))
     p = d.proposal(proposal_id)
-    _done(json_output, p.to_json(), f"proposal {proposal_id}: {status.name.lower()}")
+    _done(opts.json_output, p.to_json(), f"proposal {proposal_id}: {status.name.lower()}")
 
 
 @app.command("vote")
+@chain_options
 def vote(
     proposal_id: Annotated[int | None, typer.Argument(min=1, help="The proposal id.")] = None,
     support: Annotated[str, typer.Option("--support", help="for, against or abstain.")] = "for",
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")] = "",
     project: ProjectOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Vote with your votes at the vote's snapshot (once, during the voting period)."""
     if support not in SUPPORT:
         fail(f"--support {support!r}: expected for, against or abstain", EXIT_USAGE)
     pid, prj = _target(proposal_id, project)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    weight = _attempt(json_output, lambda: d.vote(pid, SUPPORT[support], reason, project_id=prj))
+    d = opts.sdk(Dao)
+    weight = _attempt(
+        opts.json_output, lambda: d.vote(pid, SUPPORT[support], reason, project_id=prj)
+    )
     doc = {"voter": d.client.address, "support": support, "weight": str(weight)}
-    _done(json_output, doc, f"voted {support} with {_pvc(weight)}")
+    _done(opts.json_output, doc, f"voted {support} with {_pvc(weight)}")
 
 
 @app.command("queue")
+@chain_options
 def queue(
     proposal_id: Annotated[int | None, typer.Argument(min=1, help="The proposal id.")] = None,
     project: ProjectOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Queue a passed vote in the timelock (anyone)."""
     pid, prj = _target(proposal_id, project)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    eta = _attempt(json_output, lambda: d.queue(pid, project_id=prj))
-    _done(json_output, {"eta": eta}, f"queued; executable from timestamp {eta}")
+    d = opts.sdk(Dao)
+    eta = _attempt(opts.json_output, lambda: d.queue(pid, project_id=prj))
+    _done(opts.json_output, {"eta": eta}, f"queued; executable from timestamp {eta}")
 
 
 @app.command("execute")
+@chain_options
 def execute(
     proposal_id: Annotated[int | None, typer.Argument(min=1, help="The proposal id.")] = None,
     project: ProjectOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Run a queued proposal's actions through the timelock (anyone, after the delay)."""
     pid, prj = _target(proposal_id, project)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    tx = _attempt(json_output, lambda: d.execute(pid, project_id=prj))
-    _done(json_output, {"txHash": tx.tx_hash, "blockNumber": tx.block_number}, "executed")
+    d = opts.sdk(Dao)
+    tx = _attempt(opts.json_output, lambda: d.execute(pid, project_id=prj))
+    _done(opts.json_output, {"txHash": tx.tx_hash, "blockNumber": tx.block_number}, "executed")
 
 
 @app.command("show")
@@ -387,6 +352,7 @@ def settings(rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False) 
 
 
 @app.command("supervise")
+@chain_options
 def supervise(
     project_id: ProjectArg,
     action: Annotated[
@@ -394,50 +360,45 @@ def supervise(
         typer.Argument(help="release (next milestone), pause, revote (continuation) or close."),
     ],
     note: Annotated[str, typer.Option("--note", help="Why (required for release and pause).")] = "",
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Supervision group: release a milestone, pause a deviating project, put its continuation
     to a new vote; anyone: close a project whose continuation vote failed."""
     actions = {"release", "pause", "revote", "close"}
     if action not in actions:
         fail(f"unknown action {action!r}: expected one of {', '.join(sorted(actions))}", EXIT_USAGE)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
+    d = opts.sdk(Dao)
     message: str
     if action == "release":
-        amount = _attempt(json_output, lambda: d.release_milestone(project_id, note))
+        amount = _attempt(opts.json_output, lambda: d.release_milestone(project_id, note))
         message = f"released {_pvc(amount)} to the team"
     elif action == "pause":
-        _attempt(json_output, lambda: d.pause_project(project_id, note))
+        _attempt(opts.json_output, lambda: d.pause_project(project_id, note))
         message = f"project {project_id} paused"
     elif action == "revote":
-        gid = _attempt(json_output, lambda: d.propose_continuation(project_id))
+        gid = _attempt(opts.json_output, lambda: d.propose_continuation(project_id))
         message = f"continuation put to the vote (pv dao vote --project {project_id}); id {gid}"
     else:
-        refunded = _attempt(json_output, lambda: d.close_after_vote(project_id))
+        refunded = _attempt(opts.json_output, lambda: d.close_after_vote(project_id))
         message = f"project closed; {_pvc(refunded)} back to the treasury"
-    _done(json_output, d.project(project_id).to_json(), message)
+    _done(opts.json_output, d.project(project_id).to_json(), message)
 
 
 @app.command("accept")
+@chain_options
 def accept(
     project_id: ProjectArg,
     report: Annotated[str, typer.Option("--report", help="The results report (content id).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Supervision group: accept a project's results; pays the last milestone, publishes it."""
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    paid = _attempt(json_output, lambda: d.accept(project_id, report))
-    _done(json_output, d.project(project_id).to_json(), f"accepted; last milestone {_pvc(paid)}")
+    d = opts.sdk(Dao)
+    paid = _attempt(opts.json_output, lambda: d.accept(project_id, report))
+    _done(
+        opts.json_output, d.project(project_id).to_json(), f"accepted; last milestone {_pvc(paid)}"
+    )
 
 
 @app.command("project")
@@ -459,28 +420,24 @@ def project(
 
 
 @app.command("claim")
-def claim(
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def claim(*, opts: ChainOptions) -> None:
     """Take milestone payments (execution teams) and returned proposal deposits."""
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
+    d = opts.sdk(Dao)
     paid = {"payments": 0, "deposits": 0}
     for key, fn in (("payments", d.withdraw_payments), ("deposits", d.withdraw_returned_deposits)):
         try:
             paid[key] = fn()
         except ContractError as exc:
             if exc.name != "NothingOwed":
-                refused(exc, json_output)
+                refused(exc, opts.json_output)
         except MarketError as exc:
-            refused(exc, json_output)
+            refused(exc, opts.json_output)
     if not any(paid.values()):
         fail("nothing to claim: no milestone payments and no returned deposits")
-    _done(json_output, {k: str(v) for k, v in paid.items()}, f"paid {_pvc(sum(paid.values()))}")
+    _done(
+        opts.json_output, {k: str(v) for k, v in paid.items()}, f"paid {_pvc(sum(paid.values()))}"
+    )
 
 
 # ------------------------------------------------------------------ committee and disputes
@@ -500,71 +457,58 @@ def committee(rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False)
 
 
 @app.command("elect")
+@chain_options
 def elect(
     action: Annotated[str, typer.Argument(help="open, stand, vote, finalize or show.")],
     election_id: Annotated[int | None, typer.Option("--election", min=1)] = None,
     candidate: Annotated[str | None, typer.Option("--candidate", help="For `vote`.")] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Review committee elections: open one (when due), stand, vote for a candidate, finalize."""
     if action not in {"open", "stand", "vote", "finalize", "show"}:
         fail(f"unknown action {action!r}: open, stand, vote, finalize or show", EXIT_USAGE)
     if action != "open" and election_id is None:
         fail(f"`elect {action}` needs --election ID", EXIT_USAGE)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account, need_signer=action != "show")
+    d = opts.sdk(Dao, need_signer=action != "show")
     if action == "open":
-        election_id = _attempt(json_output, d.open_election)
+        election_id = _attempt(opts.json_output, d.open_election)
     assert election_id is not None
     eid = election_id
     if action == "stand":
-        _attempt(json_output, lambda: d.stand(eid))
+        _attempt(opts.json_output, lambda: d.stand(eid))
     elif action == "vote":
         if candidate is None:
             fail("`elect vote` needs --candidate ADDRESS", EXIT_USAGE)
         who = parse_account(candidate, "--candidate")
-        _attempt(json_output, lambda: d.elect(eid, who))
+        _attempt(opts.json_output, lambda: d.elect(eid, who))
     elif action == "finalize":
-        _attempt(json_output, lambda: d.finalize_election(eid))
-    e = _attempt(json_output, lambda: d.election(eid))
-    _done(json_output, e.to_json(), json.dumps(e.to_json(), indent=2))
+        _attempt(opts.json_output, lambda: d.finalize_election(eid))
+    e = _attempt(opts.json_output, lambda: d.election(eid))
+    _done(opts.json_output, e.to_json(), json.dumps(e.to_json(), indent=2))
 
 
 @app.command("rule")
+@chain_options
 def rule(
     dispute_id: Annotated[int, typer.Argument(min=1, help="An escalated dispute's id.")],
     consumer_share: Annotated[str, typer.Option("--consumer-share", help="PVC or wei.")],
     reason: Annotated[str, typer.Option("--reason")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Arbiter: put the ruling of an escalated dispute to a DAO vote."""
     share = parse_amount(consumer_share)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    pid = _attempt(json_output, lambda: d.propose_ruling(dispute_id, share, reason))
-    _done(json_output, d.proposal(pid).to_json(), f"ruling put to the vote as proposal {pid}")
+    d = opts.sdk(Dao)
+    pid = _attempt(opts.json_output, lambda: d.propose_ruling(dispute_id, share, reason))
+    _done(opts.json_output, d.proposal(pid).to_json(), f"ruling put to the vote as proposal {pid}")
 
 
 @app.command("donate")
-def donate(
-    amount: AmountArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def donate(amount: AmountArg, *, opts: ChainOptions) -> None:
     """Give PVC to the DAO treasury (the timelock), which funds projects."""
     wei = parse_amount(amount)
-    d = _dao(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: d.donate(wei))
-    _done(json_output, {"donated": str(wei)}, f"donated {_pvc(wei)} to the treasury")
+    d = opts.sdk(Dao)
+    _attempt(opts.json_output, lambda: d.donate(wei))
+    _done(opts.json_output, {"donated": str(wei)}, f"donated {_pvc(wei)} to the treasury")

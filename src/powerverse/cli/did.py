@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Callable
@@ -17,14 +16,8 @@ import typer
 
 from powerverse.cli.chainfmt import refused
 from powerverse.cli.chainopts import (
-    DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
-    JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
-    RpcOption,
-    sdk,
+    ChainOptions,
+    chain_options,
 )
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, print_json
 from powerverse.market.did import (
@@ -50,10 +43,6 @@ app = typer.Typer(
 T = TypeVar("T")
 DidArg = Annotated[str, typer.Argument(help="A did:pv DID, or 'me' for the signing account's.")]
 _PURPOSES = {name: bit for bit, name in PURPOSE_NAMES.items()}
-
-
-_registry = functools.partial(sdk, DidRegistry)
-"""The DidRegistry SDK on a node, signing as the chosen account."""
 
 
 def _did(registry: DidRegistry, did: str) -> str:
@@ -85,51 +74,45 @@ def _done(json_output: bool, did: str, message: str) -> None:
 
 
 @app.command("show")
+@chain_options(keystore=False)
 def show(
     did: DidArg,
     block: Annotated[
         int | None, typer.Option("--block", help="Resolve as of this block (a past version).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Resolve a DID: the W3C DID document, its metadata (incl. the credit record)."""
-    registry = _registry(rpc_url, from_, None, None, dev_account, need_signer=False)
+    registry = opts.sdk(DidRegistry, need_signer=False)
     if did == "me" and registry.client.account is None:
         fail("'me' needs --from ADDRESS or --dev-account N", EXIT_USAGE)
     target = registry.own_did() if did == "me" else did
     result = _attempt(
-        json_output,
+        opts.json_output,
         lambda: resolve(registry.client, target, block="latest" if block is None else block),
     )
     error = result["didResolutionMetadata"].get("error")
-    if json_output:
+    if opts.json_output:
         print_json(result)
     elif error is None:
         print_json(
             {"didDocument": result["didDocument"], "metadata": result["didDocumentMetadata"]}
         )
     if error is not None:
-        if not json_output:
+        if not opts.json_output:
             fail(f"{error}: {result['didResolutionMetadata']['errorMessage']}")
         raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command("history")
-def history(
-    did: DidArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options(keystore=False)
+def history(did: DidArg, *, opts: ChainOptions) -> None:
     """Every change of a DID document, oldest first."""
-    registry = _registry(rpc_url, from_, None, None, dev_account, need_signer=False)
+    registry = opts.sdk(DidRegistry, need_signer=False)
     target = _did(registry, did)
-    records = _attempt(json_output, lambda: registry.history(target))
-    if json_output:
+    records = _attempt(opts.json_output, lambda: registry.history(target))
+    if opts.json_output:
         print_json(
             {
                 "did": target,
@@ -143,6 +126,7 @@ def history(
 
 
 @app.command("add-key")
+@chain_options
 def add_key(
     did: DidArg,
     key_id: Annotated[str, typer.Option("--id", help="Fragment, e.g. key-1 (did#key-1).")],
@@ -160,12 +144,8 @@ def add_key(
     valid_for: Annotated[
         int | None, typer.Option("--valid-for", min=1, help="Seconds until it expires.")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Add a public key (verification method) to a DID document."""
     kind, raw = _key_material(key_type, key_hex, ssh_key)
@@ -174,12 +154,12 @@ def add_key(
         if name not in _PURPOSES:
             fail(f"unknown purpose {name!r}; choose from {', '.join(_PURPOSES)}", EXIT_USAGE)
         bits |= _PURPOSES[name]
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
     valid_to = int(time.time()) + valid_for if valid_for else 0
     key = PublicKey(key_id, kind, raw, bits, valid_to)
-    _attempt(json_output, lambda: registry.add_key(target, key))
-    _done(json_output, target, f"added key {target}#{key_id}")
+    _attempt(opts.json_output, lambda: registry.add_key(target, key))
+    _done(opts.json_output, target, f"added key {target}#{key_id}")
 
 
 def _key_material(
@@ -201,63 +181,55 @@ def _key_material(
 
 
 @app.command("remove-key")
+@chain_options
 def remove_key(
     did: DidArg,
     key_id: Annotated[str, typer.Argument(help="The key's fragment.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Remove a key from a DID document."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
-    _attempt(json_output, lambda: registry.remove_key(target, key_id))
-    _done(json_output, target, f"removed key {target}#{key_id}")
+    _attempt(opts.json_output, lambda: registry.remove_key(target, key_id))
+    _done(opts.json_output, target, f"removed key {target}#{key_id}")
 
 
 @app.command("add-service")
+@chain_options
 def add_service(
     did: DidArg,
     service_id: Annotated[str, typer.Option("--id", help="Fragment, e.g. agent.")],
     service_type: Annotated[str, typer.Option("--type", help="e.g. PowerVerseAgent.")],
     endpoint: Annotated[str, typer.Option("--endpoint", help="The service URI.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Add a service endpoint to a DID document."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
     service = Service(service_id, service_type, endpoint)
-    _attempt(json_output, lambda: registry.add_service(target, service))
-    _done(json_output, target, f"added service {target}#{service_id}")
+    _attempt(opts.json_output, lambda: registry.add_service(target, service))
+    _done(opts.json_output, target, f"added service {target}#{service_id}")
 
 
 @app.command("remove-service")
+@chain_options
 def remove_service(
     did: DidArg,
     service_id: Annotated[str, typer.Argument(help="The service's fragment.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Remove a service endpoint."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
-    _attempt(json_output, lambda: registry.remove_service(target, service_id))
-    _done(json_output, target, f"removed service {target}#{service_id}")
+    _attempt(opts.json_output, lambda: registry.remove_service(target, service_id))
+    _done(opts.json_output, target, f"removed service {target}#{service_id}")
 
 
 @app.command("add-delegate")
+@chain_options
 def add_delegate(
     did: DidArg,
     delegate: Annotated[str, typer.Option("--delegate", help="The delegate's address.")],
@@ -265,90 +237,74 @@ def add_delegate(
         str, typer.Option("--type", help="sigAuth, veriKey, vmAccess, or your own type.")
     ] = "sigAuth",
     valid_for: Annotated[int, typer.Option("--valid-for", min=1, help="Seconds.")] = 86_400,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Let another account act for the DID (e.g. vmAccess: log in to the resource's VMs)."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
     head = int(registry.client.w3.eth.get_block("latest")["timestamp"])
     valid_to = max(head, int(time.time())) + valid_for
-    _attempt(json_output, lambda: registry.add_delegate(target, kind, delegate, valid_to))
-    _done(json_output, target, f"{delegate} is a {kind} delegate of {target} until {valid_to}")
+    _attempt(opts.json_output, lambda: registry.add_delegate(target, kind, delegate, valid_to))
+    _done(opts.json_output, target, f"{delegate} is a {kind} delegate of {target} until {valid_to}")
 
 
 @app.command("revoke-delegate")
+@chain_options
 def revoke_delegate(
     did: DidArg,
     delegate: Annotated[str, typer.Option("--delegate", help="The delegate's address.")],
     kind: Annotated[str, typer.Option("--type", help="The grant's type.")] = "sigAuth",
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Revoke a delegate grant."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
-    _attempt(json_output, lambda: registry.revoke_delegate(target, kind, delegate))
-    _done(json_output, target, f"revoked {kind} grant of {delegate}")
+    _attempt(opts.json_output, lambda: registry.revoke_delegate(target, kind, delegate))
+    _done(opts.json_output, target, f"revoked {kind} grant of {delegate}")
 
 
 @app.command("controller")
+@chain_options
 def controller(
     did: DidArg,
     new_controller: Annotated[str, typer.Argument(help="The new controller's address.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Hand control of a DID document to another account."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
-    _attempt(json_output, lambda: registry.change_controller(target, new_controller))
-    _done(json_output, target, f"{target} is now controlled by {format_did(new_controller)}")
+    _attempt(opts.json_output, lambda: registry.change_controller(target, new_controller))
+    _done(opts.json_output, target, f"{target} is now controlled by {format_did(new_controller)}")
 
 
 @app.command("bind")
+@chain_options
 def bind(
     did: Annotated[str, typer.Argument(help="A resource DID: did:pv:<chainId>:<erc721>:<id>.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Make a resource DID known to the registry (its token's owner then controls it)."""
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: registry.bind_resource(did))
-    _done(json_output, did, f"bound {did}")
+    registry = opts.sdk(DidRegistry)
+    _attempt(opts.json_output, lambda: registry.bind_resource(did))
+    _done(opts.json_output, did, f"bound {did}")
 
 
 @app.command("deactivate")
+@chain_options
 def deactivate(
     did: DidArg,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Deactivate a DID for ever."""
     if not yes:
         fail("deactivation cannot be undone: add --yes", EXIT_USAGE)
-    registry = _registry(rpc_url, from_, keystore, password_file, dev_account)
+    registry = opts.sdk(DidRegistry)
     target = _did(registry, did)
-    _attempt(json_output, lambda: registry.deactivate(target))
-    _done(json_output, target, f"deactivated {target}")
+    _attempt(opts.json_output, lambda: registry.deactivate(target))
+    _done(opts.json_output, target, f"deactivated {target}")

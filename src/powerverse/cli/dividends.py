@@ -12,7 +12,6 @@ decimal strings. Exit status: 0 done (verify: the contract agrees), 1 refused or
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,16 +29,16 @@ from powerverse.cli.chainfmt import (
 )
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
+    ChainOptions,
     DevAccountOption,
-    FromOption,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     connect,
 )
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, print_json
 from powerverse.crypto.keys import dev_accounts
+from powerverse.market.client import ChainClient
 from powerverse.market.dividends import DividendPool
 
 app = typer.Typer(
@@ -52,23 +51,7 @@ app = typer.Typer(
 EpochArg = Annotated[int, typer.Argument(min=0, help="The epoch (30-day month; 0 is the first).")]
 
 
-def _pool(
-    rpc_url: str,
-    *,
-    from_: str | None = None,
-    keystore: Path | None = None,
-    password_file: Path | None = None,
-    dev_account: int | None = None,
-    need_signer: bool = True,
-) -> DividendPool:
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-        need_signer=need_signer,
-    )
+def _pool(client: ChainClient) -> DividendPool:
     pool = DividendPool(client)
     if not pool.deployed():
         fail(f"no DividendPool at {pool.address}: this chain's genesis has no tokenomics section")
@@ -86,7 +69,7 @@ def _console() -> Console:
 @app.command("status")
 def status(rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False) -> None:
     """The pool: balance, what closed epochs still owe, the epoch under way."""
-    pool = _pool(rpc_url, need_signer=False)
+    pool = _pool(connect(rpc_url, need_signer=False))
     state = attempt(json_output, pool.status)
     current = pool.epoch(state.current_epoch) if state.current_epoch is not None else None
     doc = {**state.to_json(), "current": current.to_json() if current else None}
@@ -115,7 +98,7 @@ def epoch(
     epoch: EpochArg, rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False
 ) -> None:
     """One epoch: its times, slots, pool, total score and claims."""
-    pool = _pool(rpc_url, need_signer=False)
+    pool = _pool(connect(rpc_url, need_signer=False))
     info = attempt(json_output, lambda: pool.epoch(epoch))
     if json_output:
         print_json(info.to_json())
@@ -145,7 +128,7 @@ def device(
     json_output: JsonOption = False,
 ) -> None:
     """A device's heartbeats in an epoch and whether it is online."""
-    pool = _pool(rpc_url, need_signer=False)
+    pool = _pool(connect(rpc_url, need_signer=False))
     if epoch_ is None:
         current = pool.status().current_epoch
         if current is None:
@@ -164,24 +147,15 @@ def device(
 
 
 @app.command("heartbeat")
+@chain_options
 def heartbeat(
     token_id: Annotated[int, typer.Argument(min=1, help="The ResourceNFT token id.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """The device's owner or agent: report it online in this slot (once per slot)."""
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    beat = attempt(json_output, lambda: pool.heartbeat(token_id))
+    pool = _pool(opts.connect())
+    beat = attempt(opts.json_output, lambda: pool.heartbeat(token_id))
     extra = ""
     if beat.online:
         extra = (
@@ -190,90 +164,59 @@ def heartbeat(
             else "; online, but its owner is flagged this epoch (no score)"
         )
     done(
-        json_output,
+        opts.json_output,
         beat.to_json(),
         f"heartbeat for device #{token_id}: epoch {beat.epoch}, slot {beat.slot}{extra}",
     )
 
 
 @app.command("donate")
+@chain_options
 def donate(
     amount: Annotated[str, typer.Argument(help="PVC (e.g. 1.5) or wei (e.g. 1000wei).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Add to the pool (it goes to the next epoch to close)."""
     wei = parse_amount(amount)
     if wei == 0:
         fail("a donation must be more than 0", EXIT_USAGE)
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    tx = attempt(json_output, lambda: pool.donate(wei))
-    done(json_output, {"amount": str(wei), **tx_json(tx)}, f"donated {format_pvc(wei)}")
+    pool = _pool(opts.connect())
+    tx = attempt(opts.json_output, lambda: pool.donate(wei))
+    done(opts.json_output, {"amount": str(wei), **tx_json(tx)}, f"donated {format_pvc(wei)}")
 
 
 @app.command("close")
-def close(
-    epoch: EpochArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def close(epoch: EpochArg, *, opts: ChainOptions) -> None:
     """Anyone, once the epoch ended and the earlier ones are closed: fix its pool."""
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    closing = attempt(json_output, lambda: pool.close(epoch))
+    pool = _pool(opts.connect())
+    closing = attempt(opts.json_output, lambda: pool.close(epoch))
     message = (
         f"epoch {epoch} closed: nobody scored, its pool {format_pvc(closing.pool)} carries over"
         if closing.total_score == 0
         else f"epoch {epoch} closed: pool {format_pvc(closing.pool)} "
         f"over a total score of {closing.total_score}"
     )
-    done(json_output, closing.to_json(), message)
+    done(opts.json_output, closing.to_json(), message)
 
 
 @app.command("claim")
+@chain_options
 def claim(
     epoch: EpochArg,
     for_: Annotated[
         str | None, typer.Option("--for", help="Claim for this account (it is paid, not you).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Claim your dividend of a closed epoch (once; it stays claimable for ever)."""
     account = parse_account(for_, "--for") if for_ is not None else None
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    paid = attempt(json_output, lambda: pool.claim(epoch, account=account))
+    pool = _pool(opts.connect())
+    paid = attempt(opts.json_output, lambda: pool.claim(epoch, account=account))
     done(
-        json_output,
+        opts.json_output,
         paid.to_json(),
         f"paid {format_pvc(paid.amount)} to {paid.account} for epoch {epoch} (score {paid.score})",
     )
@@ -299,7 +242,7 @@ def claimable(
         account = str(to_checksum_address(dev_accounts()[dev_account].address))
     else:
         account = parse_account(str(for_ or from_), "--for" if for_ else "--from")
-    pool = _pool(rpc_url, need_signer=False)
+    pool = _pool(connect(rpc_url, need_signer=False))
     rows = attempt(json_output, lambda: pool.claimable_all(account))
     total = sum(w for _, _, w in rows)
     doc = {
@@ -320,58 +263,40 @@ def claimable(
 
 
 @app.command("flag")
+@chain_options
 def flag(
     account: Annotated[str, typer.Argument(help="The account that violated the rules.")],
     epoch: EpochArg,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the event).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """PlatformAdmin ADMIN_ROLE or FLAGGER_ROLE: the account scores 0 in the epoch."""
     who = parse_account(account, "ACCOUNT")
     if not reason.strip():
         fail("--reason must not be empty", EXIT_USAGE)
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    record = attempt(json_output, lambda: pool.flag(who, epoch, reason))
+    pool = _pool(opts.connect())
+    record = attempt(opts.json_output, lambda: pool.flag(who, epoch, reason))
     done(
-        json_output,
+        opts.json_output,
         record.to_json(),
         f"{who} flagged in epoch {epoch}: score {record.removed_score} removed",
     )
 
 
 @app.command("flag-ruling")
+@chain_options
 def flag_ruling(
     dispute_id: Annotated[int, typer.Argument(min=1, help="An arbitration dispute id.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Anyone: flag the provider of a dispute ruled against it (consumer share > 0), in the
     epoch of the ruling."""
-    pool = _pool(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
-    record = attempt(json_output, lambda: pool.flag_ruling(dispute_id))
+    pool = _pool(opts.connect())
+    record = attempt(opts.json_output, lambda: pool.flag_ruling(dispute_id))
     done(
-        json_output,
+        opts.json_output,
         record.to_json(),
         f"{record.account} flagged in epoch {record.epoch} ({record.reason})",
     )
@@ -383,7 +308,7 @@ def verify(
 ) -> None:
     """Recompute an epoch's scores, pool and payouts from the chain's logs and state and compare
     them with the contract; exit 1 naming each mismatch."""
-    pool = _pool(rpc_url, need_signer=False)
+    pool = _pool(connect(rpc_url, need_signer=False))
     report = attempt(json_output, lambda: pool.verify(epoch))
     if json_output:
         print_json(report.to_json())

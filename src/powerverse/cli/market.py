@@ -25,12 +25,10 @@ from powerverse.cli.chainfmt import (
 )
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
@@ -131,6 +129,7 @@ def _listed(r: Rentals, token_id: int, tx: Any) -> dict[str, Any]:
 
 
 @app.command("list")
+@chain_options
 def list_(
     token_id: TokenArg,
     price: Annotated[str, typer.Option("--price", help="Per day: PVC (0.5) or wei (1000wei).")],
@@ -142,21 +141,17 @@ def list_(
     ] = "+90d",
     min_days: Annotated[int, typer.Option("--min-days", min=1)] = 1,
     max_days: Annotated[int, typer.Option("--max-days", min=1)] = 30,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """List a verified resource you own for rent."""
     wei = parse_amount(price)
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
+    r = opts.sdk(Rentals)
     now = _head_time(r)
     start = _time(available_from, now, "--available-from")
     until = _time(available_until, now, "--available-until")
     tx = attempt(
-        json_output,
+        opts.json_output,
         lambda: r.list_resource(
             token_id,
             price_per_day=wei,
@@ -167,7 +162,7 @@ def list_(
         ),
     )
     done(
-        json_output,
+        opts.json_output,
         _listed(r, token_id, tx),
         f"listed #{token_id} at {format_pvc(wei)}/day, {min_days}–{max_days} days, "
         f"available {start}–{until}",
@@ -175,41 +170,26 @@ def list_(
 
 
 @app.command("update-price")
-def update_price(
-    token_id: TokenArg,
-    price: PriceArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def update_price(token_id: TokenArg, price: PriceArg, *, opts: ChainOptions) -> None:
     """Change the price per day of future rentals."""
     wei = parse_amount(price)
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: r.update_price(token_id, wei))
-    done(json_output, _listed(r, token_id, tx), f"#{token_id} now costs {format_pvc(wei)}/day")
+    r = opts.sdk(Rentals)
+    tx = attempt(opts.json_output, lambda: r.update_price(token_id, wei))
+    done(opts.json_output, _listed(r, token_id, tx), f"#{token_id} now costs {format_pvc(wei)}/day")
 
 
 def _listing_action(name: str, verb: str, help_text: str) -> None:
-    def command(
-        token_id: TokenArg,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
+    @chain_options
+    def command(token_id: TokenArg, *, opts: ChainOptions) -> None:
+        r = opts.sdk(Rentals)
         method = {
             "pause": r.pause_listing,
             "resume": r.resume_listing,
             "unlist": r.unlist,
         }[name]
-        tx = attempt(json_output, lambda: method(token_id))
-        done(json_output, _listed(r, token_id, tx), f"{verb} #{token_id}")
+        tx = attempt(opts.json_output, lambda: method(token_id))
+        done(opts.json_output, _listed(r, token_id, tx), f"{verb} #{token_id}")
 
     command.__doc__ = help_text
     app.command(name)(command)
@@ -276,24 +256,17 @@ def quote(
 
 
 @app.command("rent")
+@chain_options
 def rent(
-    token_id: TokenArg,
-    days: DaysArg,
-    value: ValueOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    token_id: TokenArg, days: DaysArg, value: ValueOption = None, *, opts: ChainOptions
 ) -> None:
     """Rent a listed resource; the rent is held in escrow until the provider confirms."""
     wei = parse_amount(value) if value is not None else None
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    opened = attempt(json_output, lambda: r.rent(token_id, days, value=wei))
+    r = opts.sdk(Rentals)
+    opened = attempt(opts.json_output, lambda: r.rent(token_id, days, value=wei))
     found = r.rental(opened.rental_id)
     done(
-        json_output,
+        opts.json_output,
         {**rental_json(found), "tx": tx_json(opened.tx)},
         f"rental #{opened.rental_id}: paid {format_pvc(opened.amount)} into escrow; the "
         f"provider must confirm by {opened.confirm_deadline}, else `pv market claim-refund`",
@@ -301,45 +274,31 @@ def rent(
 
 
 def _rental_closing(name: str, verb: str, help_text: str) -> None:
-    def command(
-        rental_id: RentalArg,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
+    @chain_options
+    def command(rental_id: RentalArg, *, opts: ChainOptions) -> None:
+        r = opts.sdk(Rentals)
         method = {
             "decline": r.decline,
             "claim-refund": r.claim_refund,
             "settle": r.settle,
             "report-missed-heartbeat": r.report_missed_heartbeat,
         }[name]
-        closed = attempt(json_output, lambda: method(rental_id))
-        done(json_output, _closed_json(closed), _closed_message(verb, closed))
+        closed = attempt(opts.json_output, lambda: method(rental_id))
+        done(opts.json_output, _closed_json(closed), _closed_message(verb, closed))
 
     command.__doc__ = help_text
     app.command(name)(command)
 
 
 @app.command("confirm")
-def confirm(
-    rental_id: RentalArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def confirm(rental_id: RentalArg, *, opts: ChainOptions) -> None:
     """Provider or agent: confirm the start of a rental (the clock starts now)."""
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    confirmed = attempt(json_output, lambda: r.confirm(rental_id))
+    r = opts.sdk(Rentals)
+    confirmed = attempt(opts.json_output, lambda: r.confirm(rental_id))
     found = r.rental(rental_id)
     done(
-        json_output,
+        opts.json_output,
         {**rental_json(found), "tx": tx_json(confirmed.tx)},
         f"rental #{rental_id} runs from {confirmed.start} to {confirmed.end}",
     )
@@ -364,24 +323,17 @@ _rental_closing(
 
 
 @app.command("extend")
+@chain_options
 def extend(
-    rental_id: RentalArg,
-    days: DaysArg,
-    value: ValueOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    rental_id: RentalArg, days: DaysArg, value: ValueOption = None, *, opts: ChainOptions
 ) -> None:
     """Consumer: add days to a running rental before it ends (paying the rental's price)."""
     wei = parse_amount(value) if value is not None else None
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    extended = attempt(json_output, lambda: r.extend(rental_id, days, value=wei))
+    r = opts.sdk(Rentals)
+    extended = attempt(opts.json_output, lambda: r.extend(rental_id, days, value=wei))
     found = r.rental(rental_id)
     done(
-        json_output,
+        opts.json_output,
         {**rental_json(found), "tx": tx_json(extended.tx)},
         f"rental #{rental_id} extended by {days} days (paid {format_pvc(extended.amount)}); "
         f"ends {extended.new_end}",
@@ -389,47 +341,37 @@ def extend(
 
 
 @app.command("heartbeat")
-def heartbeat(
-    rental_id: RentalArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def heartbeat(rental_id: RentalArg, *, opts: ChainOptions) -> None:
     """Provider or agent: report that the rented resource is alive."""
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: r.heartbeat(rental_id))
+    r = opts.sdk(Rentals)
+    tx = attempt(opts.json_output, lambda: r.heartbeat(rental_id))
     found = r.rental(rental_id)
     done(
-        json_output,
+        opts.json_output,
         {**rental_json(found), "tx": tx_json(tx)},
         f"heartbeat for rental #{rental_id} at {found.last_heartbeat}",
     )
 
 
 @app.command("dispute")
+@chain_options
 def dispute(
     rental_id: RentalArg,
     reason: Annotated[str, typer.Option("--reason", help="What went wrong.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Consumer or provider: freeze the escrow and ask for arbitration."""
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    opened = attempt(json_output, lambda: r.open_dispute(rental_id, reason))
+    r = opts.sdk(Rentals)
+    opened = attempt(opts.json_output, lambda: r.open_dispute(rental_id, reason))
     where = (
         f"Arbitration dispute #{opened.dispute_id}"
         if opened.handed_to_arbitration
         else "the Market's arbiters"
     )
     done(
-        json_output,
+        opts.json_output,
         {
             "rentalId": rental_id,
             "disputeId": opened.dispute_id,
@@ -441,65 +383,58 @@ def dispute(
 
 
 @app.command("resolve")
+@chain_options
 def resolve(
     rental_id: RentalArg,
     consumer_share: Annotated[
         str,
         typer.Option("--consumer-share", help="Back to the consumer; the rest to the provider."),
     ],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """ARBITER_ROLE: split a dispute the Market kept (no Arbitration contract involved)."""
     wei = parse_amount(consumer_share)
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    closed = attempt(json_output, lambda: r.resolve_dispute(rental_id, wei))
-    done(json_output, _closed_json(closed), _closed_message("resolved", closed))
+    r = opts.sdk(Rentals)
+    closed = attempt(opts.json_output, lambda: r.resolve_dispute(rental_id, wei))
+    done(opts.json_output, _closed_json(closed), _closed_message("resolved", closed))
 
 
 @app.command("owed")
+@chain_options(keystore=False)
 def owed(
     account: Annotated[
         str | None, typer.Argument(help="Whose balance (default: the signing account).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """PVC the Market owes an account (withdraw it with `pv market withdraw`)."""
     who = parse_account(account, "ACCOUNT") if account is not None else None
-    r = _rentals(rpc_url, from_, None, None, dev_account, need_signer=False)
+    r = opts.sdk(Rentals, need_signer=False)
     if who is None:
         if r.client.account is None:
             fail("give an ACCOUNT, or sign with --from/--dev-account", EXIT_USAGE)
         who = r.client.address
-    wei = attempt(json_output, lambda: r.owed(who))
-    done(json_output, {"account": who, "owed": str(wei)}, f"{who} is owed {format_pvc(wei)}")
+    wei = attempt(opts.json_output, lambda: r.owed(who))
+    done(opts.json_output, {"account": who, "owed": str(wei)}, f"{who} is owed {format_pvc(wei)}")
 
 
 @app.command("withdraw")
+@chain_options
 def withdraw(
     to: Annotated[
         str | None, typer.Option("--to", help="Send to this address instead of yourself.")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Receive everything the Market owes you (rent, refunds, fees)."""
     target = parse_account(to, "--to") if to is not None else None
-    r = _rentals(rpc_url, from_, keystore, password_file, dev_account)
-    paid = attempt(json_output, lambda: r.withdraw(target))
+    r = opts.sdk(Rentals)
+    paid = attempt(opts.json_output, lambda: r.withdraw(target))
     done(
-        json_output,
+        opts.json_output,
         {"account": r.client.address, "to": target or r.client.address, "paid": str(paid.amount),
          "tx": tx_json(paid.tx)},
         f"paid {format_pvc(paid.amount)} to {target or r.client.address}",

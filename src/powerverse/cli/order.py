@@ -27,12 +27,10 @@ from powerverse.cli.chainfmt import (
 )
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
@@ -154,90 +152,78 @@ def show_command(
     )
 
 
-def _closing(method: str, help_text: str) -> Any:
-    def command(
-        order_id: OrderArg,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-        closed = attempt(json_output, lambda: getattr(orders, method)(order_id))
-        done(json_output, closed_json(closed), closed_message(closed))
+def closing_command(method: str, help_text: str) -> Any:
+    """A command closing an order by id with the Orders method `method` (cancel, settle, ...)."""
+
+    @chain_options
+    def command(order_id: OrderArg, *, opts: ChainOptions) -> None:
+        orders = opts.sdk(Orders)
+        closed = attempt(opts.json_output, lambda: getattr(orders, method)(order_id))
+        done(opts.json_output, closed_json(closed), closed_message(closed))
 
     command.__doc__ = help_text
     return command
 
 
-cancel_command = _closing("cancel", "Consumer: cancel an open order; the escrow comes back.")
-expire_command = _closing(
+cancel_command = closing_command("cancel", "Consumer: cancel an open order; the escrow comes back.")
+expire_command = closing_command(
     "expire",
     "Anyone, after the deadline: expire an open order, or fail a task taken without a result "
     "(the consumer is refunded; the provider's reputation drops).",
 )
 
 
+@chain_options
 def dispute_command(
     order_id: OrderArg,
     reason: Annotated[str, typer.Option("--reason", help="What went wrong.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """A party: dispute a running order; the escrow goes to the arbitration committee."""
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    disputed = attempt(json_output, lambda: orders.open_dispute(order_id, reason))
+    orders = opts.sdk(Orders)
+    disputed = attempt(opts.json_output, lambda: orders.open_dispute(order_id, reason))
     done(
-        json_output,
+        opts.json_output,
         {"orderId": order_id, "disputeId": disputed.dispute_id, "tx": tx_json(disputed.tx)},
         f"order #{order_id} disputed: Arbitration dispute #{disputed.dispute_id}",
     )
 
 
+@chain_options(keystore=False)
 def owed_command(
     account: Annotated[
         str | None, typer.Argument(help="Whose balance (default: the signing account).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """PVC the Orders contract owes an account (rewards, rent, refunds)."""
     who = parse_account(account, "ACCOUNT") if account is not None else None
-    orders = orders_client(rpc_url, from_, None, None, dev_account, need_signer=False)
+    orders = opts.sdk(Orders, need_signer=False)
     if who is None:
         if orders.client.account is None:
             fail("give an ACCOUNT, or sign with --from/--dev-account", EXIT_USAGE)
         who = orders.client.address
-    wei = attempt(json_output, lambda: orders.owed(who))
-    done(json_output, {"account": who, "owed": str(wei)}, f"{who} is owed {format_pvc(wei)}")
+    wei = attempt(opts.json_output, lambda: orders.owed(who))
+    done(opts.json_output, {"account": who, "owed": str(wei)}, f"{who} is owed {format_pvc(wei)}")
 
 
+@chain_options
 def withdraw_command(
     to: Annotated[
         str | None, typer.Option("--to", help="Send to this address instead of yourself.")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Receive everything the Orders contract owes you."""
     target = parse_account(to, "--to") if to is not None else None
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    paid = attempt(json_output, lambda: orders.withdraw(target))
+    orders = opts.sdk(Orders)
+    paid = attempt(opts.json_output, lambda: orders.withdraw(target))
     me = orders.client.address
     done(
-        json_output,
+        opts.json_output,
         {"account": me, "to": target or me, "paid": str(paid.amount), "tx": tx_json(paid.tx)},
         f"paid {format_pvc(paid.amount)} to {target or me}",
     )
@@ -257,6 +243,7 @@ def register_shared(group: typer.Typer) -> None:
 
 
 @app.command("post")
+@chain_options
 def post(
     days: Annotated[int, typer.Option("--days", min=1, help="Rental period in days.")],
     budget: Annotated[str, typer.Option("--budget", help="Most you pay in all (escrowed).")],
@@ -271,26 +258,22 @@ def post(
     min_disk_gb: MinDisk = 0,
     disk_type: DiskKind = "",
     region: Region = "",
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Consumer: post a rental demand with minimum specs, paying the budget into escrow."""
     wei = parse_amount(budget)
     specs = specs_from_options(
         min_cores, min_clock, min_gpu_memory, min_gpus, min_memory, min_disk_gb, disk_type, region
     )
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
+    orders = opts.sdk(Orders)
     until = parse_time(deadline, head_time(orders), "--deadline")
     posted = attempt(
-        json_output,
+        opts.json_output,
         lambda: orders.post_demand(specs, period_days=days, budget=wei, deadline=until),
     )
     done(
-        json_output,
+        opts.json_output,
         order_doc(orders, posted.order_id, posted.tx),
         f"demand #{posted.order_id}: {days} days for at most {format_pvc(posted.escrow)}, "
         f"open until {until}",
@@ -298,23 +281,20 @@ def post(
 
 
 @app.command("fill")
+@chain_options
 def fill(
     order_id: OrderArg,
     token_id: Annotated[int, typer.Argument(min=1, help="Your verified resource's token id.")],
     price: Annotated[str, typer.Option("--price", help="Per day: PVC (0.5) or wei (1000wei).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Provider: fill a demand with a matching resource; the rental starts now."""
     wei = parse_amount(price)
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    filled = attempt(json_output, lambda: orders.fill_demand(order_id, token_id, wei))
+    orders = opts.sdk(Orders)
+    filled = attempt(opts.json_output, lambda: orders.fill_demand(order_id, token_id, wei))
     done(
-        json_output,
+        opts.json_output,
         order_doc(orders, order_id, filled.tx, rent=str(filled.rent), refund=str(filled.refund)),
         f"demand #{order_id} filled with #{token_id}: rent {format_pvc(filled.rent)} "
         f"(refunded {format_pvc(filled.refund)}), runs {filled.start}–{filled.end}",
@@ -322,7 +302,9 @@ def fill(
 
 
 app.command("settle")(
-    _closing("settle", "Anyone, after the rental's end: pay the provider (rent minus the fee).")
+    closing_command(
+        "settle", "Anyone, after the rental's end: pay the provider (rent minus the fee)."
+    )
 )
 register_shared(app)
 

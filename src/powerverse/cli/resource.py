@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,15 +29,13 @@ from powerverse.cli.chainfmt import (
 )
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
-from powerverse.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, fail, print_json
+from powerverse.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, fail, option_bundle, print_json
 from powerverse.market.receipts import TxInfo
 from powerverse.market.resources import (
     Cpu,
@@ -93,70 +91,77 @@ _resources = functools.partial(sdk, Resources)
 """The SDK object for a command: node, signer, and whether one is needed."""
 
 
-def _para(
-    base: PerformPara | None,
-    cpu_model: str | None,
-    cpu_mhz: int | None,
-    cpu_cores: int | None,
-    gpu_model: str | None,
-    gpu_mib: int | None,
-    gpu_cuda: int | None,
-    gpu_count: int | None,
-    ram_mib: int | None,
-    ram_mhz: int | None,
-    disk_type: str | None,
-    disk_gb: int | None,
-    disk_read: int | None,
-    disk_write: int | None,
-) -> PerformPara:
-    """Parameters from options; missing ones come from `base`, or are an error without it."""
-    given: dict[str, Any] = {
-        "--cpu-model": cpu_model,
-        "--cpu-mhz": cpu_mhz,
-        "--cpu-cores": cpu_cores,
-        "--ram-mib": ram_mib,
-        "--ram-mhz": ram_mhz,
-        "--disk-type": disk_type,
-        "--disk-gb": disk_gb,
-        "--disk-read-mbps": disk_read,
-        "--disk-write-mbps": disk_write,
-    }
-    if base is None:
-        missing = [name for name, value in given.items() if value is None]
-        if missing:
-            fail("missing parameter options: " + ", ".join(missing), EXIT_USAGE)
-        base = PerformPara(
-            cpu=Cpu(model="", clock_speed_mhz=0, cores=0),
-            ram=Ram(size_mib=0, frequency_mhz=0),
-            disk=Disk(kind="", size_gb=0, read_mbps=0, write_mbps=0),
+@dataclass(frozen=True)
+class _Hardware:
+    """The --cpu-*, --gpu-*, --ram-* and --disk-* options (None: not given)."""
+
+    cpu_model: CpuModel = None
+    cpu_mhz: CpuMhz = None
+    cpu_cores: CpuCores = None
+    gpu_model: GpuModel = None
+    gpu_mib: GpuMib = None
+    gpu_cuda: GpuCuda = None
+    gpu_count: GpuCount = None
+    ram_mib: RamMib = None
+    ram_mhz: RamMhz = None
+    disk_type: DiskType = None
+    disk_gb: DiskGb = None
+    disk_read: DiskRead = None
+    disk_write: DiskWrite = None
+
+    def para(self, base: PerformPara | None) -> PerformPara:
+        """The parameters: those not given come from `base`, or are an error without it."""
+        given: dict[str, Any] = {
+            "--cpu-model": self.cpu_model,
+            "--cpu-mhz": self.cpu_mhz,
+            "--cpu-cores": self.cpu_cores,
+            "--ram-mib": self.ram_mib,
+            "--ram-mhz": self.ram_mhz,
+            "--disk-type": self.disk_type,
+            "--disk-gb": self.disk_gb,
+            "--disk-read-mbps": self.disk_read,
+            "--disk-write-mbps": self.disk_write,
+        }
+        if base is None:
+            missing = [name for name, value in given.items() if value is None]
+            if missing:
+                fail("missing parameter options: " + ", ".join(missing), EXIT_USAGE)
+            base = PerformPara(
+                cpu=Cpu(model="", clock_speed_mhz=0, cores=0),
+                ram=Ram(size_mib=0, frequency_mhz=0),
+                disk=Disk(kind="", size_gb=0, read_mbps=0, write_mbps=0),
+            )
+
+        def pick(value: Any, old: Any) -> Any:
+            return old if value is None else value
+
+        return PerformPara(
+            cpu=Cpu(
+                model=pick(self.cpu_model, base.cpu.model),
+                clock_speed_mhz=pick(self.cpu_mhz, base.cpu.clock_speed_mhz),
+                cores=pick(self.cpu_cores, base.cpu.cores),
+            ),
+            gpu=Gpu(
+                model=pick(self.gpu_model, base.gpu.model),
+                memory_mib=pick(self.gpu_mib, base.gpu.memory_mib),
+                cuda_cores=pick(self.gpu_cuda, base.gpu.cuda_cores),
+                count=pick(self.gpu_count, base.gpu.count),
+            ),
+            ram=Ram(
+                size_mib=pick(self.ram_mib, base.ram.size_mib),
+                frequency_mhz=pick(self.ram_mhz, base.ram.frequency_mhz),
+            ),
+            disk=Disk(
+                kind=pick(self.disk_type, base.disk.kind),
+                size_gb=pick(self.disk_gb, base.disk.size_gb),
+                read_mbps=pick(self.disk_read, base.disk.read_mbps),
+                write_mbps=pick(self.disk_write, base.disk.write_mbps),
+            ),
         )
 
-    def pick(value: Any, old: Any) -> Any:
-        return old if value is None else value
 
-    return PerformPara(
-        cpu=Cpu(
-            model=pick(cpu_model, base.cpu.model),
-            clock_speed_mhz=pick(cpu_mhz, base.cpu.clock_speed_mhz),
-            cores=pick(cpu_cores, base.cpu.cores),
-        ),
-        gpu=Gpu(
-            model=pick(gpu_model, base.gpu.model),
-            memory_mib=pick(gpu_mib, base.gpu.memory_mib),
-            cuda_cores=pick(gpu_cuda, base.gpu.cuda_cores),
-            count=pick(gpu_count, base.gpu.count),
-        ),
-        ram=Ram(
-            size_mib=pick(ram_mib, base.ram.size_mib),
-            frequency_mhz=pick(ram_mhz, base.ram.frequency_mhz),
-        ),
-        disk=Disk(
-            kind=pick(disk_type, base.disk.kind),
-            size_gb=pick(disk_gb, base.disk.size_gb),
-            read_mbps=pick(disk_read, base.disk.read_mbps),
-            write_mbps=pick(disk_write, base.disk.write_mbps),
-        ),
-    )
+_hardware_options = option_bundle("hw", _Hardware)
+"""Gives a command the options of :class:`_Hardware` in place of its ``hw`` parameter."""
 
 
 def _location(region: str | None, lat: float | None, lon: float | None) -> Location:
@@ -208,21 +213,12 @@ def _summary(r: Resource) -> str:
 
 
 @app.command("register")
+@chain_options
+@_hardware_options
 def register(
     metadata: Annotated[str, typer.Option("--metadata", help="URI or content id describing it.")],
-    cpu_model: CpuModel = None,
-    cpu_mhz: CpuMhz = None,
-    cpu_cores: CpuCores = None,
-    gpu_model: GpuModel = None,
-    gpu_mib: GpuMib = None,
-    gpu_cuda: GpuCuda = None,
-    gpu_count: GpuCount = None,
-    ram_mib: RamMib = None,
-    ram_mhz: RamMhz = None,
-    disk_type: DiskType = None,
-    disk_gb: DiskGb = None,
-    disk_read: DiskRead = None,
-    disk_write: DiskWrite = None,
+    *,
+    hw: _Hardware,
     region: Region = None,
     lat: Lat = None,
     lon: Lon = None,
@@ -232,29 +228,21 @@ def register(
     agent: Annotated[
         str | None, typer.Option("--agent", help="Address allowed to post heartbeats.")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    opts: ChainOptions,
 ) -> None:
     """Mint an unverified token for a resource owned by the signing account."""
-    para = _para(
-        None, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda, gpu_count,
-        ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
-    )  # fmt: skip
+    para = hw.para(None)
     location = _location(region, lat, lon)
     agent_address = parse_account(agent, "--agent") if agent is not None else None
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
+    res = opts.sdk(Resources)
     reg = attempt(
-        json_output,
+        opts.json_output,
         lambda: res.register(
             metadata, para, location, agent_endpoint=agent_endpoint, agent=agent_address
         ),
     )
     resource = res.get(reg.token_id)
-    done(json_output, _with_tx(resource, reg.tx), "registered " + _summary(resource))
+    done(opts.json_output, _with_tx(resource, reg.tx), "registered " + _summary(resource))
 
 
 @app.command("show")
@@ -285,30 +273,27 @@ def show(
 
 
 @app.command("list")
+@chain_options
 def list_(
     owner: Annotated[
         str | None,
         typer.Option("--owner", help="Only this owner's tokens (default: the signer's, or all)."),
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """List resources: yours (with --from/--dev-account), an owner's (--owner), or all."""
     who = parse_account(owner, "--owner") if owner is not None else None
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account, need_signer=False)
+    res = opts.sdk(Resources, need_signer=False)
     if who is None and res.client.account is not None:
         who = res.client.address
-    total = attempt(json_output, res.total_registered)
+    total = attempt(opts.json_output, res.total_registered)
     rows: list[Resource] = []
     for token_id in range(1, total + 1):
         if who is not None and res.owner_of(token_id).lower() != who.lower():
             continue
         rows.append(res.get(token_id))
-    if json_output:
+    if opts.json_output:
         print_json({"owner": who, "resources": [r.to_json() for r in rows]})
         return
     table = Table(title=f"Resources of {who}" if who else "Resources", title_justify="left")
@@ -330,205 +315,142 @@ def list_(
 
 
 @app.command("update-params")
-def update_params(
-    token_id: TokenArg,
-    cpu_model: CpuModel = None,
-    cpu_mhz: CpuMhz = None,
-    cpu_cores: CpuCores = None,
-    gpu_model: GpuModel = None,
-    gpu_mib: GpuMib = None,
-    gpu_cuda: GpuCuda = None,
-    gpu_count: GpuCount = None,
-    ram_mib: RamMib = None,
-    ram_mhz: RamMhz = None,
-    disk_type: DiskType = None,
-    disk_gb: DiskGb = None,
-    disk_read: DiskRead = None,
-    disk_write: DiskWrite = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+@_hardware_options
+def update_params(token_id: TokenArg, *, hw: _Hardware, opts: ChainOptions) -> None:
     """Change some parameters (the rest stay); the token must be verified again."""
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    current = attempt(json_output, lambda: res.get(token_id))
-    para = _para(
-        current.perform_para, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda,
-        gpu_count, ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
-    )  # fmt: skip
-    tx = attempt(json_output, lambda: res.update_perform_para(token_id, para))
+    res = opts.sdk(Resources)
+    current = attempt(opts.json_output, lambda: res.get(token_id))
+    para = hw.para(current.perform_para)
+    tx = attempt(opts.json_output, lambda: res.update_perform_para(token_id, para))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), "updated " + _summary(resource))
+    done(opts.json_output, _with_tx(resource, tx), "updated " + _summary(resource))
 
 
 @app.command("set-metadata")
+@chain_options
 def set_metadata(
     token_id: TokenArg,
     metadata: Annotated[str, typer.Argument(help="URI or content id.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Replace the metadata (URI or content id)."""
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.set_metadata(token_id, metadata))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.set_metadata(token_id, metadata))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"metadata of #{token_id}: {resource.metadata}")
+    done(opts.json_output, _with_tx(resource, tx), f"metadata of #{token_id}: {resource.metadata}")
 
 
 @app.command("set-location")
+@chain_options
 def set_location(
     token_id: TokenArg,
     region: Region = None,
     lat: Lat = None,
     lon: Lon = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Replace the location (region and coordinates)."""
     location = _location(region, lat, lon)
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.set_location(token_id, location))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.set_location(token_id, location))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"#{token_id} is now in {location.region}")
+    done(opts.json_output, _with_tx(resource, tx), f"#{token_id} is now in {location.region}")
 
 
 @app.command("set-agent")
+@chain_options
 def set_agent(
     token_id: TokenArg,
     endpoint: Annotated[str, typer.Option("--endpoint", help="URL of the provider agent.")],
     agent: Annotated[
         str | None, typer.Option("--agent", help="Address allowed to post heartbeats (none).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Replace the agent endpoint and the heartbeat key."""
     agent_address = parse_account(agent, "--agent") if agent is not None else None
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.set_agent(token_id, endpoint, agent_address))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.set_agent(token_id, endpoint, agent_address))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"agent of #{token_id}: {resource.agent}")
+    done(opts.json_output, _with_tx(resource, tx), f"agent of #{token_id}: {resource.agent}")
 
 
 @app.command("transfer")
+@chain_options
 def transfer(
     token_id: TokenArg,
     to: Annotated[str, typer.Argument(help="The new owner's address.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Give the token to another owner (refused while it is rented)."""
     new_owner = parse_account(to, "TO")
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.transfer(token_id, new_owner))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.transfer(token_id, new_owner))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"#{token_id} now belongs to {resource.owner}")
+    done(opts.json_output, _with_tx(resource, tx), f"#{token_id} now belongs to {resource.owner}")
 
 
 @app.command("verify")
+@chain_options
 def verify(
     token_id: TokenArg,
     evidence_hash: EvidenceHash = None,
     evidence_file: EvidenceFile = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """VERIFIER_ROLE: attest the parameters; the contract computes performPoints."""
     digest = _evidence(evidence_hash, evidence_file)
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    verified = attempt(json_output, lambda: res.verify(token_id, digest))
+    res = opts.sdk(Resources)
+    verified = attempt(opts.json_output, lambda: res.verify(token_id, digest))
     resource = res.get(token_id)
     done(
-        json_output,
+        opts.json_output,
         _with_tx(resource, verified.tx),
         f"verified #{token_id}: {verified.perform_points} performPoints",
     )
 
 
 @app.command("flag")
+@chain_options
 def flag(
     token_id: TokenArg,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")],
     evidence_hash: EvidenceHash = None,
     evidence_file: EvidenceFile = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """VERIFIER_ROLE: withdraw the certification (it can no longer be listed or rented)."""
     digest = _evidence(evidence_hash, evidence_file)
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.flag(token_id, digest, reason))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.flag(token_id, digest, reason))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"flagged #{token_id}: {reason}")
+    done(opts.json_output, _with_tx(resource, tx), f"flagged #{token_id}: {reason}")
 
 
 @app.command("rescore")
-def rescore(
-    token_id: TokenArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def rescore(token_id: TokenArg, *, opts: ChainOptions) -> None:
     """Recompute a verified token's performPoints with the current weights (anyone)."""
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: res.rescore(token_id))
+    res = opts.sdk(Resources)
+    tx = attempt(opts.json_output, lambda: res.rescore(token_id))
     resource = res.get(token_id)
-    done(json_output, _with_tx(resource, tx), f"#{token_id}: {resource.perform_points} points")
+    done(opts.json_output, _with_tx(resource, tx), f"#{token_id}: {resource.perform_points} points")
 
 
 @app.command("score")
+@_hardware_options
 def score(
-    cpu_model: CpuModel = None,
-    cpu_mhz: CpuMhz = None,
-    cpu_cores: CpuCores = None,
-    gpu_model: GpuModel = None,
-    gpu_mib: GpuMib = None,
-    gpu_cuda: GpuCuda = None,
-    gpu_count: GpuCount = None,
-    ram_mib: RamMib = None,
-    ram_mhz: RamMhz = None,
-    disk_type: DiskType = None,
-    disk_gb: DiskGb = None,
-    disk_read: DiskRead = None,
-    disk_write: DiskWrite = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    json_output: JsonOption = False,
+    *, hw: _Hardware, rpc_url: RpcOption = DEFAULT_RPC, json_output: JsonOption = False
 ) -> None:
     """Preview the performPoints these parameters would get under the current weights."""
-    para = _para(
-        None, cpu_model, cpu_mhz, cpu_cores, gpu_model, gpu_mib, gpu_cuda, gpu_count,
-        ram_mib, ram_mhz, disk_type, disk_gb, disk_read, disk_write,
-    )  # fmt: skip
+    para = hw.para(None)
     res = _resources(rpc_url, need_signer=False)
     points = attempt(json_output, lambda: res.score(para))
     done(json_output, {"performPoints": points}, f"{points} performPoints")
@@ -557,6 +479,7 @@ Weight = Annotated[int | None, typer.Option(min=0, help="Milli-points per unit."
 
 
 @app.command("set-weights")
+@chain_options
 def set_weights(
     cpu_clock_speed: Weight = None,
     cpu_cores: Weight = None,
@@ -568,12 +491,8 @@ def set_weights(
     disk_size: Weight = None,
     disk_read_speed: Weight = None,
     disk_write_speed: Weight = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """GOVERNANCE_ROLE: change some scoring weights (the rest stay)."""
     given = {
@@ -590,14 +509,15 @@ def set_weights(
     }
     if all(v is None for v in given.values()):
         fail("give at least one weight, e.g. --gpu-memory 2", EXIT_USAGE)
-    res = _resources(rpc_url, from_, keystore, password_file, dev_account)
-    current = attempt(json_output, res.weights)
+    res = opts.sdk(Resources)
+    current = attempt(opts.json_output, res.weights)
     new = Weights(**{k: (asdict(current)[k] if v is None else v) for k, v in given.items()})
-    tx = attempt(json_output, lambda: res.set_weights(new))
-    done(json_output, {**_weights_json(new), "tx": tx_json(tx)}, "weights updated")
+    tx = attempt(opts.json_output, lambda: res.set_weights(new))
+    done(opts.json_output, {**_weights_json(new), "tx": tx_json(tx)}, "weights updated")
 
 
 @app.command("challenge")
+@chain_options
 def challenge(
     token_id: TokenArg,
     agent_url: Annotated[
@@ -629,12 +549,8 @@ def challenge(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the agent's signed answer here.")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """VERIFIER_ROLE: re-verify a resource with a fresh random benchmark challenge.
 
@@ -645,7 +561,7 @@ def challenge(
     from powerverse.infra.attestation import EvidenceError, SignedReport
     from powerverse.infra.verification import AgentUnreachable, ChallengeSizes, rechallenge
 
-    client = sdk(lambda c: c, rpc_url, from_, keystore, password_file, dev_account)
+    client = opts.connect()
     base = None
     if baseline is not None:
         try:
@@ -669,7 +585,7 @@ def challenge(
     )
     try:
         result = attempt(
-            json_output,
+            opts.json_output,
             lambda: rechallenge(
                 client,
                 token_id,
@@ -698,12 +614,12 @@ def challenge(
         "flagTx": tx_json(result.flag_tx) if result.flag_tx else None,
     }
     if verdict.ok:
-        done(json_output, doc, f"#{token_id} passed re-verification")
+        done(opts.json_output, doc, f"#{token_id} passed re-verification")
         return
     lines = [f"#{token_id} FLAG: " + "; ".join(f.detail for f in verdict.findings)]
     if result.flag_tx:
         lines.append(f"flagged on chain (tx {result.flag_tx.tx_hash})")
     else:
         lines.append("not flagged on chain (add --flag to do so)")
-    done(json_output, doc, "\n".join(lines))
+    done(opts.json_output, doc, "\n".join(lines))
     raise typer.Exit(1)

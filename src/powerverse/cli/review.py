@@ -18,12 +18,10 @@ import typer
 from powerverse.cli.chainfmt import attempt, done, parse_account, parse_hash32, tx_json
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
@@ -73,6 +71,7 @@ def _stars(text: str, option: str) -> int:
 
 
 @app.command("give")
+@chain_options
 def give(
     quality: Annotated[int, typer.Option("--quality", min=1, max=5, help="1 to 5 stars.")],
     service: Annotated[int, typer.Option("--service", min=1, max=5, help="1 to 5 stars.")],
@@ -81,18 +80,14 @@ def give(
     rental: RentalOption = None,
     order: OrderOption = None,
     key: KeyOption = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """A party of a finished order: review the other party (once per side)."""
     digest = _key(rental, order, key)
-    reviews = _reviews(rpc_url, from_, keystore, password_file, dev_account)
+    reviews = opts.sdk(Reviews)
     reviewed = attempt(
-        json_output, lambda: reviews.review(digest, quality, service, efficiency, comment)
+        opts.json_output, lambda: reviews.review(digest, quality, service, efficiency, comment)
     )
     doc = {
         **reviewed.review.to_json(),
@@ -101,7 +96,7 @@ def give(
         "tx": tx_json(reviewed.tx),
     }
     done(
-        json_output,
+        opts.json_output,
         doc,
         f"reviewed {reviewed.review.reviewee}: quality {quality}, service {service}, "
         f"efficiency {efficiency}; their reputation is now {doc['newStars']:.2f} stars",
@@ -186,39 +181,33 @@ def params(
 
 
 @app.command("set-min-reputation")
+@chain_options
 def set_min_reputation(
     value: Annotated[str, typer.Argument(help="Stars (3.5) or units (35000u); 0 disables.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """GOVERNANCE_ROLE: the reputation below which accounts may not list, rent or take orders."""
     units = _stars(value, "VALUE")
-    reviews = _reviews(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: reviews.set_min_reputation(units))
+    reviews = opts.sdk(Reviews)
+    tx = attempt(opts.json_output, lambda: reviews.set_min_reputation(units))
     done(
-        json_output,
+        opts.json_output,
         {"minReputation": reviews.min_reputation(), "tx": tx_json(tx)},
         f"trading now needs {units / SCALE:.2f} stars",
     )
 
 
 @app.command("set-params")
+@chain_options
 def set_params(
     prior_mean: Annotated[str, typer.Option("--prior-mean", help="Stars (3.5) or units.")],
     prior_weight: Annotated[int, typer.Option("--prior-weight", min=1, help="In reviews.")],
     failure_weight: Annotated[
         int, typer.Option("--failure-weight", min=0, help="One-star reviews per failure.")
     ],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """GOVERNANCE_ROLE: replace the prior and the failure penalty (applies to everyone)."""
     new = ReputationParams(
@@ -226,10 +215,10 @@ def set_params(
         prior_weight=prior_weight,
         failure_weight=failure_weight,
     )
-    reviews = _reviews(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: reviews.set_params(new))
+    reviews = opts.sdk(Reviews)
+    tx = attempt(opts.json_output, lambda: reviews.set_params(new))
     done(
-        json_output,
+        opts.json_output,
         {
             "priorMean": new.prior_mean,
             "priorWeight": new.prior_weight,

@@ -23,12 +23,10 @@ from powerverse.cli.chainfmt import format_pvc as _pvc
 from powerverse.cli.chainfmt import parse_amount
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     sdk,
 )
 from powerverse.cli.common import EXIT_USAGE, fail, print_json
@@ -51,18 +49,15 @@ _staking = functools.partial(sdk, Staking)
 
 
 @app.command("register")
+@chain_options
 def register(
     consensus_key: Annotated[
         str, typer.Option("--consensus-key", help="The validator's ed25519 public key (hex).")
     ],
     amount: Annotated[str, typer.Option("--amount", help="Self-stake: PVC, or wei with 'wei'.")],
     commission_bps: Annotated[int, typer.Option("--commission-bps", min=0, max=10_000)] = 0,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Register the signing account as a validator with a self-stake."""
     try:
@@ -70,11 +65,11 @@ def register(
     except MarketError as exc:
         fail(str(exc), EXIT_USAGE)
     wei = parse_amount(amount)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.register(key, commission_bps, wei))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.register(key, commission_bps, wei))
     info = s.validator(s.client.address)
     _done(
-        json_output,
+        opts.json_output,
         info.to_json(),
         f"registered validator {info.account} (stake {_pvc(info.total_stake)}, "
         f"active: {info.active})",
@@ -82,45 +77,29 @@ def register(
 
 
 @app.command("delegate")
-def delegate(
-    validator: AddressArg,
-    amount: AmountArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def delegate(validator: AddressArg, amount: AmountArg, *, opts: ChainOptions) -> None:
     """Delegate PVC to a validator (to yourself: add self-stake)."""
     wei = parse_amount(amount)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.delegate(validator, wei))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.delegate(validator, wei))
     held = s.delegation(validator, s.client.address)
     _done(
-        json_output,
+        opts.json_output,
         {"validator": validator, "delegator": s.client.address, "delegation": str(held)},
         f"delegated {_pvc(wei)}; your delegation to {validator} is now {_pvc(held)}",
     )
 
 
 @app.command("undelegate")
-def undelegate(
-    validator: AddressArg,
-    amount: AmountArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def undelegate(validator: AddressArg, amount: AmountArg, *, opts: ChainOptions) -> None:
     """Start unbonding part of a delegation; withdraw it after the unbonding period."""
     wei = parse_amount(amount)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    entry = _attempt(json_output, lambda: s.undelegate(validator, wei))
+    s = opts.sdk(Staking)
+    entry = _attempt(opts.json_output, lambda: s.undelegate(validator, wei))
     _done(
-        json_output,
+        opts.json_output,
         entry.to_json(),
         f"unbonding {_pvc(entry.amount)} (entry {entry.id}), "
         f"withdrawable from timestamp {entry.completion_time}",
@@ -128,51 +107,36 @@ def undelegate(
 
 
 @app.command("withdraw")
-def withdraw(
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def withdraw(*, opts: ChainOptions) -> None:
     """Receive matured unbondings and anything else owed to the signing account."""
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    paid = _attempt(json_output, s.withdraw)
-    _done(json_output, {"account": s.client.address, "paid": str(paid)}, f"paid {_pvc(paid)}")
+    s = opts.sdk(Staking)
+    paid = _attempt(opts.json_output, s.withdraw)
+    _done(opts.json_output, {"account": s.client.address, "paid": str(paid)}, f"paid {_pvc(paid)}")
 
 
 @app.command("commission")
+@chain_options
 def commission(
     commission_bps: Annotated[int, typer.Argument(min=0, max=10_000, help="New commission.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Change your validator's commission (basis points; bounded size and rate of change)."""
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.set_commission(commission_bps))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.set_commission(commission_bps))
     info = s.validator(s.client.address)
-    _done(json_output, info.to_json(), f"commission is now {info.commission_bps} bps")
+    _done(opts.json_output, info.to_json(), f"commission is now {info.commission_bps} bps")
 
 
 @app.command("unjail")
-def unjail(
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def unjail(*, opts: ChainOptions) -> None:
     """Leave jail after the jail period."""
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, s.unjail)
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, s.unjail)
     info = s.validator(s.client.address)
-    _done(json_output, info.to_json(), f"unjailed; active: {info.active}")
+    _done(opts.json_output, info.to_json(), f"unjailed; active: {info.active}")
 
 
 @app.command("validators")
@@ -242,6 +206,7 @@ def info(
 
 
 @app.command("slash")
+@chain_options
 def slash(
     consensus_key: Annotated[str, typer.Argument(help="The offender's consensus key (hex).")],
     evidence_file: Annotated[
@@ -252,23 +217,20 @@ def slash(
         str | None, typer.Option("--evidence-hash", help="A 32-byte evidence hash (hex).")
     ] = None,
     fraction_bps: Annotated[int, typer.Option("--fraction-bps", min=1, max=9_999)] = 500,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """SLASHER_ROLE: slash a validator's stake (and its delegators') for equivocation; jails it."""
     digest = _evidence(evidence_file, evidence)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.slash(consensus_key, digest, fraction_bps))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.slash(consensus_key, digest, fraction_bps))
     v = s.validator_by_key(consensus_key)
     doc = {**v.to_json(), "evidenceHash": "0x" + digest.hex()}
-    _done(json_output, doc, f"slashed {v.account}: {_pvc(v.slashed)} so far; jailed")
+    _done(opts.json_output, doc, f"slashed {v.account}: {_pvc(v.slashed)} so far; jailed")
 
 
 @app.command("submit-evidence")
+@chain_options
 def submit_evidence(
     evidence_file: Annotated[
         Path,
@@ -276,12 +238,8 @@ def submit_evidence(
             help="A pv_getEvidence record (JSON), or a JSON list of records (each submitted)."
         ),
     ],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Prove an equivocation on chain (anyone may): the chain checks both signed messages,
     then the validator is slashed and jailed."""
@@ -292,35 +250,34 @@ def submit_evidence(
     records = doc if isinstance(doc, list) else [doc]
     if not records or not all(isinstance(r, dict) and "messages" in r for r in records):
         fail(f"{evidence_file}: expected pv_getEvidence record(s) with 'messages'", EXIT_USAGE)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
+    s = opts.sdk(Staking)
     results = []
     for record in records:
-        key, height = _attempt(json_output, functools.partial(s.submit_evidence, record))
+        key, height = _attempt(opts.json_output, functools.partial(s.submit_evidence, record))
         v = s.validator_by_key(key)
         results.append({**v.to_json(), "height": height})
     if len(results) == 1:
         one = results[0]
-        _done(json_output, one, f"slashed {one['account']} for equivocating at {one['height']}")
+        _done(
+            opts.json_output, one, f"slashed {one['account']} for equivocating at {one['height']}"
+        )
     else:
-        _done(json_output, {"slashed": results}, f"{len(results)} equivocations proven")
+        _done(opts.json_output, {"slashed": results}, f"{len(results)} equivocations proven")
 
 
 @app.command("jail")
+@chain_options
 def jail(
     consensus_key: Annotated[str, typer.Argument(help="The validator's consensus key (hex).")],
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """SLASHER_ROLE: jail a validator (e.g. for long downtime)."""
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.jail(consensus_key, reason))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.jail(consensus_key, reason))
     v = s.validator_by_key(consensus_key)
-    _done(json_output, v.to_json(), f"jailed {v.account} until {v.jailed_until}")
+    _done(opts.json_output, v.to_json(), f"jailed {v.account} until {v.jailed_until}")
 
 
 @app.command("liveness")
@@ -343,21 +300,18 @@ def liveness(
 
 
 @app.command("report-downtime")
+@chain_options
 def report_downtime(
     consensus_key: Annotated[str, typer.Argument(help="The validator's consensus key (hex).")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Anyone: jail a validator with no liveness proof for longer than the liveness window."""
     key = _consensus_key(consensus_key)
-    s = _staking(rpc_url, from_, keystore, password_file, dev_account)
-    _attempt(json_output, lambda: s.report_downtime(key))
+    s = opts.sdk(Staking)
+    _attempt(opts.json_output, lambda: s.report_downtime(key))
     v = s.validator_by_key(key)
-    _done(json_output, v.to_json(), f"jailed {v.account} for downtime until {v.jailed_until}")
+    _done(opts.json_output, v.to_json(), f"jailed {v.account} for downtime until {v.jailed_until}")
 
 
 def _consensus_key(text: str) -> bytes:

@@ -17,13 +17,8 @@ import typer
 
 from powerverse.cli.chainfmt import attempt, done, format_pvc, parse_amount, parse_hash32, tx_json
 from powerverse.cli.chainopts import (
-    DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
-    JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
-    RpcOption,
+    ChainOptions,
+    chain_options,
 )
 from powerverse.cli.common import EXIT_USAGE, fail
 from powerverse.cli.order import (
@@ -38,14 +33,14 @@ from powerverse.cli.order import (
     Region,
     closed_json,
     closed_message,
+    closing_command,
     head_time,
     order_doc,
-    orders_client,
     parse_time,
     register_shared,
     specs_from_options,
 )
-from powerverse.market.orders import result_hash
+from powerverse.market.orders import Orders, result_hash
 
 app = typer.Typer(
     help="Task orders: post a task with a reward; providers take it and submit a result.",
@@ -68,6 +63,7 @@ def _digest(text: str | None, path: Path | None, what: str) -> bytes | None:
 
 
 @app.command("post")
+@chain_options
 def post(
     spec: Annotated[str, typer.Option("--spec", help="Content id of the task specification.")],
     reward: Annotated[str, typer.Option("--reward", help="PVC (2.5) or wei, held in escrow.")],
@@ -90,12 +86,8 @@ def post(
     min_disk_gb: MinDisk = 0,
     disk_type: DiskKind = "",
     region: Region = "",
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Consumer: post a task with resource requirements, paying the reward into escrow."""
     wei = parse_amount(reward)
@@ -103,15 +95,15 @@ def post(
     specs = specs_from_options(
         min_cores, min_clock, min_gpu_memory, min_gpus, min_memory, min_disk_gb, disk_type, region
     )
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
+    orders = opts.sdk(Orders)
     due = parse_time(deadline, head_time(orders), "--deadline")
     posted = attempt(
-        json_output,
+        opts.json_output,
         lambda: orders.post_task(spec, specs, reward=wei, deadline=due, expected_hash=expected),
     )
     how = "hash-matched" if expected is not None else "manual"
     done(
-        json_output,
+        opts.json_output,
         order_doc(orders, posted.order_id, posted.tx),
         f"task #{posted.order_id}: reward {format_pvc(posted.escrow)}, result due {due}, "
         f"{how} acceptance",
@@ -119,24 +111,22 @@ def post(
 
 
 @app.command("take")
+@chain_options
 def take(
     order_id: OrderArg,
     token_id: Annotated[int, typer.Argument(min=1, help="Your verified resource's token id.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Provider: take a task with a matching resource (it is marked rented)."""
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    tx = attempt(json_output, lambda: orders.take_task(order_id, token_id))
+    orders = opts.sdk(Orders)
+    tx = attempt(opts.json_output, lambda: orders.take_task(order_id, token_id))
     doc = order_doc(orders, order_id, tx)
-    done(json_output, doc, f"took task #{order_id} with #{token_id}; due {doc['deadline']}")
+    done(opts.json_output, doc, f"took task #{order_id} with #{token_id}; due {doc['deadline']}")
 
 
 @app.command("submit")
+@chain_options
 def submit(
     order_id: OrderArg,
     result: Annotated[str, typer.Option("--result", help="Content id of the result.")],
@@ -146,17 +136,13 @@ def submit(
     result_file: Annotated[
         Path | None, typer.Option("--result-file", help="The result file (its keccak256).")
     ] = None,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Provider (or its agent): submit the result by the deadline."""
     digest = _digest(result_hash_hex, result_file, "result")
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    submitted = attempt(json_output, lambda: orders.submit_result(order_id, result, digest))
+    orders = opts.sdk(Orders)
+    submitted = attempt(opts.json_output, lambda: orders.submit_result(order_id, result, digest))
     paid = closed_json(submitted.closed) if submitted.closed is not None else None
     doc = order_doc(orders, order_id, submitted.tx, payout=paid)
     message = f"result of task #{order_id} submitted"
@@ -166,47 +152,34 @@ def submit(
         message += "; the hash does not match the expected one"
     else:
         message += f"; the consumer reviews it until {doc['submittedAt'] + doc['reviewWindow']}"
-    done(json_output, doc, message)
+    done(opts.json_output, doc, message)
 
 
-def _closing(method: str, help_text: str) -> None:
-    def command(
-        order_id: OrderArg,
-        rpc_url: RpcOption = DEFAULT_RPC,
-        from_: FromOption = None,
-        keystore: KeystoreDirOption = None,
-        password_file: PasswordFileOption = None,
-        dev_account: DevAccountOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-        closed = attempt(json_output, lambda: getattr(orders, method)(order_id))
-        done(json_output, closed_json(closed), closed_message(closed))
-
-    command.__doc__ = help_text
-    app.command(method.replace("_", "-"))(command)
-
-
-_closing("accept", "Consumer: accept the submitted result (reward minus the fee to the provider).")
-_closing("auto_accept", "Anyone, after the review window of a submitted result: accept it.")
+app.command("accept")(
+    closing_command(
+        "accept", "Consumer: accept the submitted result (reward minus the fee to the provider)."
+    )
+)
+app.command("auto-accept")(
+    closing_command(
+        "auto_accept", "Anyone, after the review window of a submitted result: accept it."
+    )
+)
 
 
 @app.command("reject")
+@chain_options
 def reject(
     order_id: OrderArg,
     reason: Annotated[str, typer.Option("--reason", help="What is wrong with the result.")],
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
+    *,
+    opts: ChainOptions,
 ) -> None:
     """Consumer, within the review window: reject the result (the arbitration committee rules)."""
-    orders = orders_client(rpc_url, from_, keystore, password_file, dev_account)
-    disputed = attempt(json_output, lambda: orders.reject(order_id, reason))
+    orders = opts.sdk(Orders)
+    disputed = attempt(opts.json_output, lambda: orders.reject(order_id, reason))
     done(
-        json_output,
+        opts.json_output,
         {"orderId": order_id, "disputeId": disputed.dispute_id, "tx": tx_json(disputed.tx)},
         f"result of task #{order_id} rejected: Arbitration dispute #{disputed.dispute_id}",
     )

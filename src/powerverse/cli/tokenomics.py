@@ -22,12 +22,10 @@ from powerverse.chain.genesis import load_genesis
 from powerverse.cli.chainfmt import attempt, done, format_pvc, refused
 from powerverse.cli.chainopts import (
     DEFAULT_RPC,
-    DevAccountOption,
-    FromOption,
+    ChainOptions,
     JsonOption,
-    KeystoreDirOption,
-    PasswordFileOption,
     RpcOption,
+    chain_options,
     connect,
 )
 from powerverse.cli.common import EXIT_USAGE, EXIT_USER_ERROR, fail, parse_utc_time, print_json
@@ -201,40 +199,27 @@ def _allocation(name: str) -> str:
 
 
 @app.command("release")
-def release(
-    allocation: AllocationArg,
-    rpc_url: RpcOption = DEFAULT_RPC,
-    from_: FromOption = None,
-    keystore: KeystoreDirOption = None,
-    password_file: PasswordFileOption = None,
-    dev_account: DevAccountOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@chain_options
+def release(allocation: AllocationArg, *, opts: ChainOptions) -> None:
     """Pay an allocation's beneficiary every due installment (anyone may send this)."""
     name = _allocation(allocation)
-    client = connect(
-        rpc_url,
-        from_=from_,
-        keystore=keystore,
-        password_file=password_file,
-        dev_account=dev_account,
-    )
+    client = opts.connect()
     wallet = VestingWallet(client, name)
     try:
         paid = wallet.release()
     except ContractError as exc:
-        if json_output:
-            refused(exc, json_output)
+        if opts.json_output:
+            refused(exc, opts.json_output)
         if exc.name == "NothingDue":
             nxt = int(exc.args_by_name.get("nextTime", 0))
             fail(f"nothing due yet for {name}: the next installment unlocks at {_iso(nxt)}")
         if exc.name == "FullyReleased":
             fail(f"everything of {name} has been released already")
-        refused(exc, json_output)
+        refused(exc, opts.json_output)
     except MarketError as exc:
-        refused(exc, json_output)
+        refused(exc, opts.json_output)
     done(
-        json_output,
+        opts.json_output,
         {"allocation": name, **paid.to_json()},
         f"released {format_pvc(paid.amount)} of {name} to {paid.beneficiary} "
         f"({paid.released_count} installment(s) paid so far)",
