@@ -24,7 +24,7 @@ import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from powerverse.contracts.system import DIVIDEND_POOL
+from powerverse.contracts.addresses import DIVIDEND_POOL
 from powerverse.infra.agent import Agent, Offer
 from powerverse.infra.api import AgentIdentity, LeaseView, create_app
 from powerverse.infra.attestation import SignedReport

@@ -40,8 +40,8 @@ from web3.logs import DISCARD
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from web3.types import BlockIdentifier, TxParams
 
+from powerverse.contracts.addresses import SYSTEM_ADDRESSES
 from powerverse.contracts.artifacts import artifact_names, load_artifact
-from powerverse.contracts.system import SYSTEM_ADDRESSES
 from powerverse.market.exceptions import ContractError, MarketError, TransactionFailed
 
 __all__ = [

@@ -19,7 +19,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract import Contract
 
-from powerverse.contracts.system import SYSTEM_ADDRESSES
+from powerverse.contracts.addresses import SYSTEM_ADDRESSES
 from powerverse.market.client import ChainClient
 from powerverse.market.exceptions import MarketError
 from powerverse.market.receipts import TxInfo

@@ -22,9 +22,9 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.types import BlockIdentifier, FilterParams
 
+from powerverse.contracts.addresses import REPUTATION, RESOURCE_NFT
 from powerverse.contracts.artifacts import load_artifact
 from powerverse.contracts.exceptions import ContractsError
-from powerverse.contracts.system import REPUTATION, RESOURCE_NFT
 from powerverse.market.client import ChainClient
 from powerverse.market.exceptions import ContractError, MarketError
 

@@ -16,7 +16,7 @@ from eth_utils.address import to_checksum_address
 from web3.contract import Contract
 from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
-from powerverse.contracts.system import DIVIDEND_POOL
+from powerverse.contracts.addresses import DIVIDEND_POOL
 from powerverse.economics.dividends import (
     EPOCH_LENGTH,
     DeviceBeat,

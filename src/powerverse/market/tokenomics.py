@@ -20,7 +20,7 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.types import BlockIdentifier
 
-from powerverse.contracts.system import AIRDROP, TOKENOMICS_ADDRESSES
+from powerverse.contracts.addresses import AIRDROP, TOKENOMICS_ADDRESSES
 from powerverse.economics.allocations import VESTED_NAMES
 from powerverse.market.client import ChainClient
 from powerverse.market.exceptions import MarketError
