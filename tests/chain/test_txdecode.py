@@ -122,3 +122,55 @@ def test_the_quick_path_is_taken_for_the_common_kinds() -> None:
     assert _decode_common(dynamic) is not None
     # a non-canonical integer (a leading zero) is py-evm's to refuse
     assert _decode_common(dynamic + b"\x00") is None
+
+
+def _py_evm_sender(raw: bytes) -> object:
+    """The sender py-evm recovers from a freshly decoded copy, or the error's type."""
+    try:
+        return bytes(txdecode._BUILDER.decode(raw).sender)
+    except Exception as exc:
+        return type(exc)
+
+
+def _ours(raw: bytes) -> object:
+    try:
+        return txdecode.sender_of(decode_raw_transaction(raw))
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=signed())
+def test_sender_of_recovers_what_py_evm_recovers(raw: bytes) -> None:
+    assert _ours(raw) == _py_evm_sender(raw) == bytes.fromhex(KEY.address[2:])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=signed(), at=st.integers(0, 10_000), byte=st.integers(0, 255))
+def test_sender_of_a_damaged_transaction_is_py_evm_s(raw: bytes, at: int, byte: int) -> None:
+    at %= len(raw)
+    damaged = raw[:at] + bytes([byte]) + raw[at + 1 :]
+    try:
+        decode_raw_transaction(damaged)
+    except TxPoolError:
+        return  # refused before any sender is asked for
+    assert _ours(damaged) == _py_evm_sender(damaged)
+
+
+def test_the_sender_is_cached_on_the_transaction() -> None:
+    raw = bytes(
+        KEY.sign_transaction(
+            {
+                "nonce": 0,
+                "gas": 21_000,
+                "gasPrice": 1,
+                "to": "0x" + "11" * 20,
+                "value": 1,
+                "chainId": 5,
+            }
+        ).raw_transaction
+    )
+    tx = decode_raw_transaction(raw)
+    assert txdecode._signing_message(tx) is not None  # the quick path applies
+    sender = txdecode.sender_of(tx)
+    assert tx.sender == sender == bytes.fromhex(KEY.address[2:])

@@ -22,7 +22,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
 from powerverse.chain.exceptions import BlockNotOnHead, InvalidBlock
-from powerverse.chain.txdecode import decode_raw_transaction
+from powerverse.chain.txdecode import decode_raw_transaction, sender_of
 from powerverse.chain.txpool_errors import TxPoolError
 
 MAX_EXTRA_DATA: Final = 32
@@ -161,6 +161,6 @@ def block_transaction(raw: bytes, index: int, chain_id: int) -> SignedTransactio
 def recover_sender(tx: SignedTransactionAPI, index: int) -> bytes:
     """The sender of a block's ``index``-th transaction, recovered from its signature."""
     try:
-        return bytes(tx.sender)
+        return sender_of(tx)
     except (BadSignature, ValidationError, ValueError) as exc:
         raise InvalidBlock(f"transaction {index}: the sender cannot be recovered ({exc})") from exc

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import rlp
+from coincurve import PublicKey
 from eth.abc import SignedTransactionAPI
 from eth.exceptions import UnrecognizedTransactionType
 from eth.vm.forks.berlin.constants import ACCESS_LIST_TRANSACTION_TYPE
@@ -13,13 +14,16 @@ from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
 from eth.vm.forks.prague.transactions import PragueLegacyTransaction, PragueTypedTransaction
+from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
+from rlp.codec import encode_raw
 from rlp.sedes.serializable import BaseSerializable
 
 from powerverse.chain.rlp_guard import RlpShapeError, check_rlp_depth
+from powerverse.chain.trie_root import uint_bytes
 from powerverse.chain.txpool_errors import InvalidTransactionEncodingError, TxTypeNotSupportedError
 
-__all__ = ["SUPPORTED_TX_TYPES", "decode_raw_transaction"]
+__all__ = ["SUPPORTED_TX_TYPES", "decode_raw_transaction", "sender_of"]
 
 SUPPORTED_TX_TYPES: Final = frozenset(
     {ACCESS_LIST_TRANSACTION_TYPE, DYNAMIC_FEE_TRANSACTION_TYPE, SET_CODE_TRANSACTION_TYPE}
@@ -85,3 +89,76 @@ def decode_raw_transaction(raw: bytes) -> SignedTransactionAPI:
     except (TypeError, ValueError) as exc:
         # py-rlp lets a list where an integer belongs through as a TypeError.
         raise InvalidTransactionEncodingError(f"rlp: malformed field ({exc})") from exc
+
+
+def sender_of(tx: SignedTransactionAPI) -> bytes:
+    """``tx.sender``: for legacy EIP-155 and EIP-1559 transactions without an access list the
+    signed message is encoded directly and the key recovered with coincurve (py-evm rebuilds
+    an unsigned transaction object and serializes it generically first, about as costly as
+    the recovery itself). Anything else, or a signature that does not recover, is py-evm's
+    to answer, with its errors. The result is cached on the transaction as py-evm does.
+    """
+    cached = tx.__dict__.get("sender")
+    if cached is not None:
+        return bytes(cached)
+    message = _signing_message(tx)
+    if message is not None:
+        try:
+            r, s = tx.r, tx.s
+            parity = tx.y_parity if tx.type_id is not None else _legacy_parity(tx)
+            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([parity])
+            key = PublicKey.from_signature_and_message(signature, keccak(message), hasher=None)
+        except Exception:  # py-evm decides what is wrong with the signature
+            pass
+        else:
+            sender = keccak(key.format(compressed=False)[1:])[12:]
+            tx.__dict__["sender"] = sender
+            return sender
+    return bytes(tx.sender)
+
+
+def _legacy_parity(tx: Any) -> int:
+    v = int(tx.v)
+    return v - 35 - 2 * int(tx.chain_id)
+
+
+def _signing_message(tx: SignedTransactionAPI) -> bytes | None:
+    """The bytes whose keccak a legacy (EIP-155) or an EIP-1559 transaction signs."""
+    fields: Any = tx
+    if tx.type_id == DYNAMIC_FEE_TRANSACTION_TYPE:
+        if fields.access_list:
+            return None
+        return bytes([DYNAMIC_FEE_TRANSACTION_TYPE]) + cast(
+            bytes,
+            encode_raw(
+                [
+                    uint_bytes(fields.chain_id),
+                    uint_bytes(fields.nonce),
+                    uint_bytes(fields.max_priority_fee_per_gas),
+                    uint_bytes(fields.max_fee_per_gas),
+                    uint_bytes(fields.gas),
+                    bytes(fields.to),
+                    uint_bytes(fields.value),
+                    bytes(fields.data),
+                    [],
+                ]
+            ),
+        )
+    if tx.type_id is None and isinstance(tx, _LEGACY) and int(fields.v) >= 35:
+        return cast(
+            bytes,
+            encode_raw(
+                [
+                    uint_bytes(fields.nonce),
+                    uint_bytes(fields.gas_price),
+                    uint_bytes(fields.gas),
+                    bytes(fields.to),
+                    uint_bytes(fields.value),
+                    bytes(fields.data),
+                    uint_bytes(fields.chain_id),
+                    b"",
+                    b"",
+                ]
+            ),
+        )
+    return None

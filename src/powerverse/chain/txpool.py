@@ -25,7 +25,7 @@ from eth_hash.auto import keccak
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 
-from powerverse.chain.txdecode import SUPPORTED_TX_TYPES, decode_raw_transaction
+from powerverse.chain.txdecode import SUPPORTED_TX_TYPES, decode_raw_transaction, sender_of
 from powerverse.chain.txpool_errors import (
     AccountLimitExceededError,
     AlreadyKnownError,
@@ -266,7 +266,7 @@ class TxPool:
         if not (0 < tx.r < SECPK1_N and 0 < tx.s <= SECPK1_N // 2):
             raise InvalidSenderError(_INVALID_SIG)
         try:
-            return bytes(tx.sender)
+            return sender_of(tx)
         except (BadSignature, ValidationError, ValueError) as exc:
             raise InvalidSenderError("recovery failed") from exc
 
