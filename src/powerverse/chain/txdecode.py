@@ -61,7 +61,11 @@ def _decode_common(raw: bytes) -> SignedTransactionAPI | None:
         return None
     inner._cached_rlp = payload
     if typed:
-        return cast(SignedTransactionAPI, PragueTypedTransaction(raw[0], inner))
+        wrapper = PragueTypedTransaction(raw[0], inner)
+        # py-evm's cached properties, from the bytes at hand (raw is the canonical encoding).
+        wrapper.__dict__["_type_byte"] = raw[:1]
+        wrapper.__dict__["hash"] = keccak(raw)
+        return cast(SignedTransactionAPI, wrapper)
     return cast(SignedTransactionAPI, inner)
 
 
