@@ -20,7 +20,7 @@ from powerverse.chain.blockchain import Blockchain
 from powerverse.chain.executor import pooled_from_raw
 from powerverse.chain.genesis import Account, dev_genesis
 from powerverse.chain.store import LmdbStore
-from powerverse.chain.transfer import TRANSFER_GAS, is_plain_transfer
+from powerverse.chain.transfer import TRANSFER_GAS, is_plain_transfer, transfer_receipt
 from powerverse.chain.txdecode import decode_raw_transaction
 from powerverse.chain.txpool import PooledTx
 
@@ -240,3 +240,34 @@ def test_what_counts_as_a_plain_transfer() -> None:
     assert not plain(_tx(to=PRECOMPILES[0]))
     assert not plain(_tx(gas=TRANSFER_GAS - 1))
     assert not plain(_tx(accessList=[{"address": "0x" + "ab" * 20, "storageKeys": []}]))
+
+
+@pytest.mark.parametrize("kind", ["legacy", "2930", "1559"])
+def test_transfer_receipt_is_py_evm_s(kind: str) -> None:
+    over: dict[str, object] = {
+        "legacy": {"type": None, "gasPrice": BASE_FEE},
+        "2930": {"type": 1, "gasPrice": BASE_FEE, "accessList": []},
+        "1559": {},
+    }[kind]
+    tx = decode_raw_transaction(_tx(**over) if kind == "1559" else _legacy_or_2930(over))
+    for gas_used in (21_000, 2**40):
+        mine = transfer_receipt(tx, gas_used)
+        theirs = tx.make_receipt(b"\x01", gas_used, ())
+        assert type(mine) is type(theirs)
+        assert mine == theirs
+        assert mine.encode() == theirs.encode()
+        assert mine.bloom == theirs.bloom == 0
+
+
+def _legacy_or_2930(over: dict[str, object]) -> bytes:
+    tx: dict[str, object] = {
+        "nonce": 0,
+        "gas": TRANSFER_GAS,
+        "to": FRESH,
+        "value": 1,
+        "chainId": 31337,
+    }
+    tx.update(over)
+    if tx.get("type") is None:
+        tx.pop("type")
+    return bytes(KEYS[0].sign_transaction(tx).raw_transaction)

@@ -14,13 +14,15 @@ edge this module handles, give the same state roots, receipts and rejections eit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, VirtualMachineAPI
 from eth.constants import EMPTY_SHA3
 from eth.rlp.accounts import Account
+from eth.rlp.receipts import Receipt
 from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_SUCCESS
 from eth_typing import Address
+from rlp.sedes.serializable import BaseSerializable
 
 TRANSFER_GAS = 21_000
 """Gas a plain transfer uses: the intrinsic cost, and the EIP-7623 floor with no call data."""
@@ -88,9 +90,19 @@ def apply_plain_transfer(
     for touched, credited in ((to, value), (coinbase, fee)):
         if not credited and state.account_exists(touched) and state.account_is_empty(touched):
             state.delete_account(touched)
-    return tx.make_receipt(
-        EIP658_TRANSACTION_STATUS_CODE_SUCCESS, header.gas_used + TRANSFER_GAS, ()
-    )
+    return transfer_receipt(tx, header.gas_used + TRANSFER_GAS)
+
+
+def transfer_receipt(tx: SignedTransactionAPI, gas_used: int) -> ReceiptAPI:
+    """``tx.make_receipt(success, gas_used, ())``: no logs, so an empty bloom; built with
+    its fields in order (py-evm's constructor computes the bloom of no logs and passes the
+    fields through keyword arguments, several times the cost)."""
+    inner = Receipt.__new__(Receipt)  # type: ignore[type-abstract]
+    BaseSerializable.__init__(inner, EIP658_TRANSACTION_STATUS_CODE_SUCCESS, gas_used, 0, ())
+    if tx.type_id is None:
+        return cast(ReceiptAPI, inner)
+    typed: Any = tx
+    return cast(ReceiptAPI, typed.receipt_builder.typed_receipt_class(tx.type_id, inner))
 
 
 def credit(accounts: Any, address: Address, amount: int) -> None:
