@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
 
+from powerverse.chain.accountdb import NodeCachingTrie
 from powerverse.chain.trie_batch import BLANK_ROOT, TrieBatch
 
 # Keys from a tiny alphabet share long prefixes: extensions, splits and folds all happen.
@@ -54,3 +55,23 @@ def test_nothing_to_do_keeps_the_root() -> None:
     root = batch.apply(BLANK_ROOT, [(b"\x01" * 32, b"v")])
     assert batch.apply(root, [(b"\x02" * 32, b"")]) == root  # deleting a missing key
     assert batch.apply(root, [(b"\x01" * 32, b"")]) == BLANK_ROOT
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    content=st.dictionaries(keys, st.binary(min_size=1, max_size=80), max_size=30),
+    probes=st.lists(keys, max_size=20),
+)
+def test_the_caching_trie_reads_what_py_trie_reads(
+    content: dict[bytes, bytes], probes: list[bytes]
+) -> None:
+    db: dict[bytes, bytes] = {}
+    reference = HexaryTrie(db)
+    for key, value in content.items():
+        reference[key] = value
+    cached = NodeCachingTrie(db, reference.root_hash)
+    for key in [*content, *probes]:
+        assert cached.get(key) == reference.get(key)
+    # the second time, from the cache
+    for key in [*content, *probes]:
+        assert cached.get(key) == reference.get(key)

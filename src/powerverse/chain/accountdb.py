@@ -27,7 +27,7 @@ from eth_typing import Address, Hash32
 from rlp.codec import decode_raw, encode_raw
 from trie.hexary import HexaryTrie
 
-from powerverse.chain.trie_batch import TrieBatch
+from powerverse.chain.trie_batch import TrieBatch, key_nibbles, node_path
 from powerverse.chain.trie_root import uint_bytes
 
 __all__ = [
@@ -69,6 +69,42 @@ class NodeCachingTrie(HexaryTrie):
         else:
             _NODES.move_to_end(node_hash)
         return _copy(node)
+
+    def get(self, key: bytes) -> bytes:
+        """The value at `key` (b"" when absent): py-trie's lookup, walking the cached nodes
+        without copying them and with a cheaper nibble conversion. A node missing from the
+        store is left to py-trie, which raises its MissingTrieNode."""
+        nibbles = key_nibbles(key)
+        depth = 0
+        ref: Any = self.root_hash
+        node: Any
+        try:
+            while True:
+                if isinstance(ref, list):
+                    node = ref
+                elif ref == b"" or ref == BLANK_ROOT_HASH:
+                    return b""
+                else:
+                    node = _NODES.get(ref)
+                    if node is None:
+                        node = self.get_node(ref)
+                if node == b"":
+                    return b""
+                if len(node) == 17:
+                    if depth == len(nibbles):
+                        return bytes(node[16])
+                    ref = node[nibbles[depth]]
+                    depth += 1
+                    continue
+                path, leaf = node_path(node[0])
+                if leaf:
+                    return bytes(node[1]) if nibbles[depth:] == path else b""
+                if nibbles[depth : depth + len(path)] != path:
+                    return b""
+                depth += len(path)
+                ref = node[1]
+        except KeyError:
+            return bytes(super().get(key))
 
 
 class CachedAccountDB(AccountDB):

@@ -21,7 +21,7 @@ from typing import Any
 from eth_hash.auto import keccak
 from rlp.codec import encode_raw
 
-__all__ = ["BLANK_ROOT", "TrieBatch"]
+__all__ = ["BLANK_ROOT", "TrieBatch", "key_nibbles", "node_path"]
 
 BLANK_ROOT = keccak(encode_raw(b""))
 
@@ -29,7 +29,8 @@ _Item = tuple[bytes, bytes]  # (key as nibbles, one byte per nibble; new value, 
 _Node = Any  # b"" | list
 
 
-def _nibbles(key: bytes) -> bytes:
+def key_nibbles(key: bytes) -> bytes:
+    """`key` as one byte per nibble, high nibble first."""
     return bytes.fromhex(key.hex().translate(_HEX_TO_NIBBLE_HEX))
 
 
@@ -49,10 +50,10 @@ def _compact(path: bytes, leaf: bool) -> bytes:
     return head + bytes((rest[i] << 4) | rest[i + 1] for i in range(0, len(rest), 2))
 
 
-def _path(compact: bytes) -> tuple[bytes, bool]:
+def node_path(compact: bytes) -> tuple[bytes, bool]:
     """The nibble path of a leaf or extension node, and whether it is a leaf."""
     flag = compact[0] >> 4
-    nibbles = _nibbles(compact)
+    nibbles = key_nibbles(compact)
     return (nibbles[1:] if flag & 1 else nibbles[2:]), flag >= 2
 
 
@@ -68,7 +69,7 @@ class TrieBatch:
 
     def apply(self, root: bytes, updates: Sequence[tuple[bytes, bytes]]) -> bytes:
         """The root hash after setting each key to its value (b"" deletes the key)."""
-        items = sorted((_nibbles(key), value) for key, value in dict(updates).items())
+        items = sorted((key_nibbles(key), value) for key, value in dict(updates).items())
         if not items:
             return root
         node = self.read(root) if root != BLANK_ROOT else b""
@@ -103,7 +104,7 @@ class TrieBatch:
             return self._build(depth, [item for item in items if item[1]])
         if len(node) == 17:
             return self._update_branch(node, depth, items)
-        path, leaf = _path(node[0])
+        path, leaf = node_path(node[0])
         if leaf:
             key = items[0][0][:depth] + path
             merged = dict(items)
@@ -143,7 +144,7 @@ class TrieBatch:
             return b""
         if len(child) == 17:
             return [_compact(prefix, False), self._ref(child)]
-        path, leaf = _path(child[0])
+        path, leaf = node_path(child[0])
         return [_compact(prefix + path, leaf), child[1]]
 
     def _build(self, depth: int, items: Sequence[_Item]) -> _Node:
