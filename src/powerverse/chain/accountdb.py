@@ -27,8 +27,8 @@ from eth_typing import Address, Hash32
 from rlp.codec import decode_raw, encode_raw
 from trie.hexary import HexaryTrie
 
-from powerverse.chain.trie_batch import TrieBatch, key_nibbles, node_path
-from powerverse.chain.trie_root import uint_bytes
+from powerverse.chain.trie_batch import TrieBatch, node_path
+from powerverse.chain.trie_root import key_nibbles, uint_bytes
 
 __all__ = [
     "NODE_CACHE_SIZE",

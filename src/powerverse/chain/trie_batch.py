@@ -15,39 +15,20 @@ checked against py-trie by property tests (tests/chain/test_trie_batch.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from eth_hash.auto import keccak
 from rlp.codec import encode_raw
 
-__all__ = ["BLANK_ROOT", "TrieBatch", "key_nibbles", "node_path"]
+from powerverse.chain.trie_root import hex_prefix, key_nibbles
+
+__all__ = ["BLANK_ROOT", "TrieBatch", "node_path"]
 
 BLANK_ROOT = keccak(encode_raw(b""))
 
 _Item = tuple[bytes, bytes]  # (key as nibbles, one byte per nibble; new value, b"" deletes)
 _Node = Any  # b"" | list
-
-
-def key_nibbles(key: bytes) -> bytes:
-    """`key` as one byte per nibble, high nibble first."""
-    return bytes.fromhex(key.hex().translate(_HEX_TO_NIBBLE_HEX))
-
-
-# "0".."f" -> "00".."0f": bytes.fromhex then gives one byte per nibble.
-_HEX_TO_NIBBLE_HEX = str.maketrans({c: "0" + c for c in "0123456789abcdef"})
-
-
-def _compact(path: bytes, leaf: bool) -> bytes:
-    """Hex-prefix encoding of a nibble path (Yellow Paper, appendix C)."""
-    flag = 2 if leaf else 0
-    if len(path) % 2:
-        head = bytes([((flag + 1) << 4) | path[0]])
-        rest = path[1:]
-    else:
-        head = bytes([flag << 4])
-        rest = path
-    return head + bytes((rest[i] << 4) | rest[i + 1] for i in range(0, len(rest), 2))
 
 
 def node_path(compact: bytes) -> tuple[bytes, bool]:
@@ -99,7 +80,7 @@ class TrieBatch:
         self.db[digest] = encoded
         return digest
 
-    def _update(self, node: _Node, depth: int, items: list[_Item]) -> _Node:
+    def _update(self, node: _Node, depth: int, items: Sequence[_Item]) -> _Node:
         if node == b"":
             return self._build(depth, [item for item in items if item[1]])
         if len(node) == 17:
@@ -117,19 +98,13 @@ class TrieBatch:
         # Otherwise split it: the same subtree as a branch whose one child holds the rest.
         branch: list[_Node] = [b""] * 17
         rest = path[1:]
-        branch[path[0]] = node[1] if not rest else self._ref([_compact(rest, False), node[1]])
+        branch[path[0]] = node[1] if not rest else self._ref([hex_prefix(rest, False), node[1]])
         return self._update_branch(branch, depth, items)
 
-    def _update_branch(self, branch: list[_Node], depth: int, items: list[_Item]) -> _Node:
-        start = 0
-        while start < len(items):
-            nibble = items[start][0][depth]
-            end = start + 1
-            while end < len(items) and items[end][0][depth] == nibble:
-                end += 1
-            child = self._update(self._resolve(branch[nibble]), depth + 1, items[start:end])
+    def _update_branch(self, branch: list[_Node], depth: int, items: Sequence[_Item]) -> _Node:
+        for nibble, group in _groups(items, depth):
+            child = self._update(self._resolve(branch[nibble]), depth + 1, group)
             branch[nibble] = self._ref(child)
-            start = end
         used = [i for i in range(16) if branch[i] != b""]
         if not used:
             return b""
@@ -143,9 +118,9 @@ class TrieBatch:
         if child == b"":
             return b""
         if len(child) == 17:
-            return [_compact(prefix, False), self._ref(child)]
+            return [hex_prefix(prefix, False), self._ref(child)]
         path, leaf = node_path(child[0])
-        return [_compact(prefix + path, leaf), child[1]]
+        return [hex_prefix(prefix + path, leaf), child[1]]
 
     def _build(self, depth: int, items: Sequence[_Item]) -> _Node:
         """A new subtree holding exactly `items` (sorted, none deleted)."""
@@ -153,20 +128,26 @@ class TrieBatch:
             return b""
         if len(items) == 1:
             key, value = items[0]
-            return [_compact(key[depth:], True), value]
+            return [hex_prefix(key[depth:], True), value]
         first, last = items[0][0], items[-1][0]
         common = depth
         while first[common] == last[common]:
             common += 1
         if common > depth:
-            return [_compact(first[depth:common], False), self._ref(self._build(common, items))]
+            return [hex_prefix(first[depth:common], False), self._ref(self._build(common, items))]
         branch: list[_Node] = [b""] * 17
-        start = 0
-        while start < len(items):
-            nibble = items[start][0][depth]
-            end = start + 1
-            while end < len(items) and items[end][0][depth] == nibble:
-                end += 1
-            branch[nibble] = self._ref(self._build(depth + 1, items[start:end]))
-            start = end
+        for nibble, group in _groups(items, depth):
+            branch[nibble] = self._ref(self._build(depth + 1, group))
         return branch
+
+
+def _groups(items: Sequence[_Item], depth: int) -> Iterator[tuple[int, Sequence[_Item]]]:
+    """Sorted items in runs that share the nibble at `depth`, with that nibble."""
+    start = 0
+    while start < len(items):
+        nibble = items[start][0][depth]
+        end = start + 1
+        while end < len(items) and items[end][0][depth] == nibble:
+            end += 1
+        yield nibble, items[start:end]
+        start = end

@@ -19,15 +19,16 @@ BLANK_ROOT = keccak(encode_raw(b""))
 _Item = tuple[bytes, bytes]  # (key as nibbles, one byte per nibble; value)
 
 
-def _nibbles(key: bytes) -> bytes:
-    out = bytearray()
-    for byte in key:
-        out.append(byte >> 4)
-        out.append(byte & 0x0F)
-    return bytes(out)
+def key_nibbles(key: bytes) -> bytes:
+    """`key` as one byte per nibble, high nibble first."""
+    return bytes.fromhex(key.hex().translate(_HEX_TO_NIBBLE_HEX))
 
 
-def _compact(nibbles: bytes, leaf: bool) -> bytes:
+# "0".."f" -> "00".."0f": bytes.fromhex then gives one byte per nibble.
+_HEX_TO_NIBBLE_HEX = str.maketrans({c: "0" + c for c in "0123456789abcdef"})
+
+
+def hex_prefix(nibbles: bytes, leaf: bool) -> bytes:
     """Hex-prefix encoding of a nibble path (Yellow Paper, appendix C)."""
     flag = 2 if leaf else 0
     if len(nibbles) % 2:
@@ -57,11 +58,11 @@ def _common_prefix_length(items: Sequence[_Item], depth: int) -> int:
 def _build(items: Sequence[_Item], depth: int) -> list[object]:
     if len(items) == 1:
         key, value = items[0]
-        return [_compact(key[depth:], leaf=True), value]
+        return [hex_prefix(key[depth:], leaf=True), value]
     prefix = _common_prefix_length(items, depth)
     if prefix:
         child = _build(items, depth + prefix)
-        return [_compact(items[0][0][depth : depth + prefix], leaf=False), _reference(child)]
+        return [hex_prefix(items[0][0][depth : depth + prefix], leaf=False), _reference(child)]
     branch: list[object] = [b""] * 17
     start = 0
     if len(items[0][0]) == depth:  # a key ends here: its value sits in the branch
@@ -80,7 +81,7 @@ def _build(items: Sequence[_Item], depth: int) -> list[object]:
 def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     """Root of the trie mapping rlp(i) to values[i] (empty values are left out, as Ethereum)."""
     items = sorted(
-        (_nibbles(encode_raw(uint_bytes(i))), value)
+        (key_nibbles(encode_raw(uint_bytes(i))), value)
         for i, value in enumerate(values)
         if value != b""
     )
