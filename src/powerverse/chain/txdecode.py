@@ -105,20 +105,25 @@ def sender_of(tx: SignedTransactionAPI) -> bytes:
     cached = tx.__dict__.get("sender")
     if cached is not None:
         return bytes(cached)
+    key = _recover_key(tx)
+    if key is None:  # not a kind done here, or a signature py-evm must judge (and word)
+        return bytes(tx.sender)
+    sender = keccak(key.format(compressed=False)[1:])[12:]
+    tx.__dict__["sender"] = sender
+    return sender
+
+
+def _recover_key(tx: SignedTransactionAPI) -> PublicKey | None:
+    """The signer's public key, or None when the quick path does not apply or fails."""
     message = _signing_message(tx)
-    if message is not None:
-        try:
-            r, s = tx.r, tx.s
-            parity = tx.y_parity if tx.type_id is not None else _legacy_parity(tx)
-            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([parity])
-            key = PublicKey.from_signature_and_message(signature, keccak(message), hasher=None)
-        except Exception:  # py-evm decides what is wrong with the signature
-            pass
-        else:
-            sender = keccak(key.format(compressed=False)[1:])[12:]
-            tx.__dict__["sender"] = sender
-            return sender
-    return bytes(tx.sender)
+    if message is None:
+        return None
+    try:
+        parity = tx.y_parity if tx.type_id is not None else _legacy_parity(tx)
+        signature = tx.r.to_bytes(32, "big") + tx.s.to_bytes(32, "big") + bytes([parity])
+        return PublicKey.from_signature_and_message(signature, keccak(message), hasher=None)
+    except Exception:
+        return None
 
 
 def _legacy_parity(tx: Any) -> int:
