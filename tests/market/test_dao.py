@@ -79,7 +79,10 @@ def test_genesis_wiring(client: ClientFactory) -> None:
 
 def test_deposit_withdraw_and_non_transferable(client: ClientFactory) -> None:
     dao = _dao(client, VOTER_C)
+    quorum_before = int(dao.settings()["quorumNow"])
     dao.deposit(5 * PVC)
+    # the quorum now counts the deposit at once, even within the deposit's own second
+    assert int(dao.settings()["quorumNow"]) == quorum_before + 5 * PVC * 4 // 100
     power = dao.power(client(VOTER_C).address)
     assert power["deposited"] == power["balance"] == power["votes"] == 5 * PVC
     assert power["delegate"] == client(VOTER_C).address  # self-delegated by default

@@ -458,13 +458,17 @@ class Dao:
     def settings(self) -> dict[str, Any]:
         """Every governable DAO setting now."""
         g = self.governor.functions
-        now = int(self.client.w3.eth.get_block("latest")["timestamp"])
         c = self.committee()
+        numerator = int(self.client.call(g.quorumNumerator()))
+        # the quorum a vote would need with today's supply: the governor's quorum(t) only
+        # answers for a past second, which misses deposits made within the current one
+        supply = int(self.client.call(self.votes.functions.totalSupply()))
+        denominator = int(self.client.call(g.quorumDenominator()))
         return {
             "votingDelay": int(self.client.call(g.votingDelay())),
             "votingPeriod": int(self.client.call(g.votingPeriod())),
-            "quorumPercent": int(self.client.call(g.quorumNumerator())),
-            "quorumNow": str(self.client.call(g.quorum(now - 1))),
+            "quorumPercent": numerator,
+            "quorumNow": str(supply * numerator // denominator),
             "passThresholdBps": int(self.client.call(g.passThresholdBps())),
             "timelockDelay": int(self.client.call(self.timelock.functions.getMinDelay())),
             "treasury": str(self.timelock.address),
