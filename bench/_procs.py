@@ -48,6 +48,25 @@ def tree_rss_bytes(pid: int) -> int | None:
     return own + sum(rss_bytes(child) or 0 for child in _descendants(pid))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """Return the user + system CPU seconds one process has used, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pids: Sequence[int]) -> float:
+    """Return the CPU seconds used so far by processes `pids` and all their live descendants.
+
+    A process that exited in between is not counted: compare two readings of live trees.
+    """
+    tree = [*pids, *(child for pid in pids for child in _descendants(pid))]
+    return sum(cpu_seconds(pid) or 0.0 for pid in tree)
+
+
 def _descendants(pid: int) -> list[int]:
     """List the pids below `pid` in the process tree."""
     children: dict[int, list[int]] = {}

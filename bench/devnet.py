@@ -29,8 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from bench._load import (
     prepare_senders,
     split,
 )
-from bench._procs import NodeProcess, ours_command, rss_bytes, run_guarded
+from bench._procs import NodeProcess, ours_command, rss_bytes, run_guarded, tree_cpu_seconds
 from bench._rpc import RpcClient
 from bench.exceptions import BenchError, LoadError, NodeStartError, RpcError
 from bench.tps import RichProgress
@@ -100,10 +100,33 @@ class FinalityResult(Rates):
     p99_s: float
     mean_s: float
     max_s: float
+    node_cpu_s: float | None = None
+    """CPU seconds the node processes (executors included) used from first send to last
+    inclusion; None when not measured."""
+
+    @property
+    def cpu_us_per_tx(self) -> float | None:
+        """Node CPU per included transaction, in microseconds (all nodes together)."""
+        if self.node_cpu_s is None or not self.included:
+            return None
+        return self.node_cpu_s / self.included * 1e6
+
+    @property
+    def cores_busy(self) -> float | None:
+        """Cores the node processes kept busy on average over the timed window."""
+        if self.node_cpu_s is None or self.seconds <= 0:
+            return None
+        return self.node_cpu_s / self.seconds
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able figures, derived rates included."""
-        return {**asdict(self), "tps": self.tps, "send_tps": self.send_tps}
+        return {
+            **asdict(self),
+            "tps": self.tps,
+            "send_tps": self.send_tps,
+            "cpu_us_per_tx": self.cpu_us_per_tx,
+            "cores_busy": self.cores_busy,
+        }
 
 
 def summarize(
@@ -247,9 +270,17 @@ class BlockWatcher:
 
 
 def run_timed_transfers(
-    target: Target, watcher: BlockWatcher, count: int, stall_timeout: float
+    target: Target,
+    watcher: BlockWatcher,
+    count: int,
+    stall_timeout: float,
+    cpu: Callable[[], float] | None = None,
 ) -> FinalityResult:
-    """Send `count` pre-signed transfers from the dev accounts; time each to its block."""
+    """Send `count` pre-signed transfers from the dev accounts; time each to its block.
+
+    `cpu`, if given, reads the nodes' CPU seconds so far: read at the first send and once
+    every transfer is in a block, it gives the node CPU the load took.
+    """
     senders = prepare_senders(target, DEV_ACCOUNT_COUNT, math.ceil(count / DEV_ACCOUNT_COUNT))
     nonces = pending_nonces(target, senders)
     counts = split(count, len(senders))
@@ -257,6 +288,7 @@ def run_timed_transfers(
     progress = target.progress
     sends: dict[str, float] = {}
     progress.start("transfers: send", count)
+    cpu_before = cpu() if cpu is not None else None
     first = time.perf_counter()
     for batch in rounds:
         sent_at = time.perf_counter()
@@ -270,10 +302,12 @@ def run_timed_transfers(
     progress.finish()
     hashes = list(sends)
     _wait_seen(target, watcher, hashes, stall_timeout)
+    node_cpu = cpu() - cpu_before if cpu is not None and cpu_before is not None else None
     failed = _failed_receipts(
         target, hashes, {h: b.number for b in watcher.blocks() for h in b.tx_hashes}
     )
-    return summarize(sends, send_seconds, watcher.blocks(), watcher.head_before, failed)
+    result = summarize(sends, send_seconds, watcher.blocks(), watcher.head_before, failed)
+    return replace(result, node_cpu_s=node_cpu)
 
 
 def _wait_seen(
@@ -454,7 +488,7 @@ class Bench:
                 self.sessions.add(node.pid)
                 report.start_seconds = time.monotonic() - t0
                 try:
-                    self._load(report, node.url)
+                    self._load(report, node.url, [node.pid])
                 except BenchError as exc:
                     raise BenchError(f"{exc}\n{node.log_tail(LOG_LINES)}") from exc
         except BenchError as exc:
@@ -485,7 +519,7 @@ class Bench:
                 self.say(report.name, f"{n} validators answer JSON-RPC; waiting for finality")
                 self._wait_finalizing(nodes)
                 report.start_seconds = time.monotonic() - t0
-                self._load(report, nodes[0].url)
+                self._load(report, nodes[0].url, [node.pid for node in nodes])
                 self._check_agreement(report, nodes)
             except BenchError as exc:
                 self._failed(report, _with_logs(exc, nodes))
@@ -512,8 +546,9 @@ class Bench:
                 os.kill(pid, signal.SIGKILL)
         return left
 
-    def _load(self, report: PhaseReport, url: str) -> None:
-        """Apply the timed transfer load at `url`, filling the report."""
+    def _load(self, report: PhaseReport, url: str, pids: Sequence[int]) -> None:
+        """Apply the timed transfer load at `url`, filling the report; the CPU of the
+        processes `pids` (and their executors) is measured over the timed window."""
         report.url = url
         self.progress.prefix = f"[{report.name}] "
         with RpcClient(url) as rpc:
@@ -522,7 +557,13 @@ class Bench:
             target = connect(rpc, progress=self.progress, stall_timeout=self.args.timeout)
             report.chain_id = target.chain_id
             with BlockWatcher(url, self.args.poll) as watcher:
-                result = run_timed_transfers(target, watcher, self.args.count, self.args.timeout)
+                result = run_timed_transfers(
+                    target,
+                    watcher,
+                    self.args.count,
+                    self.args.timeout,
+                    cpu=lambda: tree_cpu_seconds(pids),
+                )
             report.result = result
             report.height_end = int(rpc.call("eth_blockNumber"), 16)
             with contextlib.suppress(RpcError):
@@ -667,6 +708,8 @@ def render_table(single: PhaseReport, devnet: PhaseReport) -> Table:
         ("blocks holding the load", "blocks", False),
         ("blocks during the load", "window_blocks", False),
         ("  of them empty", "empty_blocks", False),
+        ("node CPU per finalized tx", "cpu_us_per_tx", True),
+        ("  cores the nodes kept busy", "cores_busy", True),
     ]
     goal_text = {
         "tps": f"≥ {TPS_RATIO_TARGET:.2f}× single: {_verdict(ratio['met'])}",
@@ -689,7 +732,8 @@ def render_table(single: PhaseReport, devnet: PhaseReport) -> Table:
 
 
 def _figure(result: FinalityResult | None, key: str) -> float | None:
-    return None if result is None else float(getattr(result, key))
+    value = None if result is None else getattr(result, key)
+    return None if value is None else float(value)
 
 
 def _fmt(key: str, value: float | None) -> str:
@@ -697,6 +741,10 @@ def _fmt(key: str, value: float | None) -> str:
         return "-"
     if key.endswith("tps"):
         return f"{value:,.1f} tx/s"
+    if key == "cpu_us_per_tx":
+        return f"{value:,.0f} µs"
+    if key == "cores_busy":
+        return f"{value:.2f}"
     if key.endswith("_s"):
         return f"{value:,.3f} s"
     if key in ("seconds", "start"):

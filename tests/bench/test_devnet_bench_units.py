@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
+from bench._procs import cpu_seconds, tree_cpu_seconds
 from bench.devnet import (
     BlockWatcher,
     FinalityResult,
@@ -131,6 +136,46 @@ def test_targets_and_table_show_both_phases_side_by_side() -> None:
     assert "missed" in text and "met" in text and "devnet (4 validators)" in text
     doc = to_json(single, devnet, {"count": 100}, "bench/devnet.py")
     assert json.loads(json.dumps(doc))["devnet"]["transfers"]["p50_s"] == pytest.approx(1.2)
+
+
+def test_node_cpu_per_tx_and_cores_busy_show_beside_each_other() -> None:
+    single = PhaseReport("single", 1, result=replace(_result(1.0, 0.1), node_cpu_s=0.09))
+    devnet = PhaseReport("devnet", 4, result=replace(_result(2.0, 1.2), node_cpu_s=3.6))
+    assert single.result is not None and devnet.result is not None
+    assert single.result.cpu_us_per_tx == pytest.approx(900.0)  # 0.09 s over 100 txs
+    assert devnet.result.cpu_us_per_tx == pytest.approx(36_000.0)
+    assert devnet.result.cores_busy == pytest.approx(1.8)  # 3.6 CPU s in 2 s
+    console = Console(width=200, record=True)
+    console.print(render_table(single, devnet))
+    text = console.export_text()
+    assert "900 µs" in text and "36,000 µs" in text and "40.00×" in text and "1.80" in text
+    doc = json.loads(json.dumps(to_json(single, devnet, {}, "x")))
+    assert doc["devnet"]["transfers"]["cpu_us_per_tx"] == pytest.approx(36_000.0)
+    unmeasured = _result(1.0, 0.1)
+    assert unmeasured.cpu_us_per_tx is None and unmeasured.cores_busy is None
+
+
+def test_tree_cpu_seconds_counts_a_busy_child(tmp_path: Path) -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    script = tmp_path / "burn.py"
+    script.write_text(burn + "time.sleep(30)\n")
+    parent = subprocess.Popen([sys.executable, "-c", (
+        f"import subprocess, sys; subprocess.run([sys.executable, {str(script)!r}])"
+    )])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while tree_cpu_seconds([parent.pid]) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tree_cpu_seconds([parent.pid]) >= 0.3  # the grandchild's CPU counts
+        assert cpu_seconds(parent.pid) is not None
+        assert cpu_seconds(parent.pid) < 0.3  # the parent itself only waits
+    finally:
+        children = psutil.Process(parent.pid).children(recursive=True)
+        parent.kill()
+        parent.wait()
+        for child in children:
+            child.kill()
+    assert cpu_seconds(parent.pid) is None  # gone (reaped)
 
 
 def test_a_failed_phase_leaves_its_figures_and_the_targets_empty() -> None:
