@@ -10,7 +10,9 @@ pre-signed 1-wei transfers from the 20 dev accounts, JSON-RPC batches of one tx 
 sent to node 0. A second connection polls node 0's head every --poll s and records when each
 block is first seen: a tx's finality latency runs from the send of its batch to that moment
 (BFT blocks are final once a node serves them), and throughput from the first send to the last
-block holding the load. Every process started is stopped; a final scan of /proc checks it.
+block holding the load. The CPU the node processes (executors included) use over that window
+is read from /proc: per finalized transfer, and as cores kept busy. Every process started is
+stopped; a final scan of /proc checks it.
 """
 
 from __future__ import annotations
