@@ -340,8 +340,7 @@ class BftProducer:
         else:
             actions = agreement.start()
         await self._apply(actions)
-        for msg in self._future.pop(height, []):
-            self._buffered -= 1
+        for msg in self._take_buffered(height, committee):
             await self._handle_message(msg)
         while agreement.decision is None and chain.height < height:
             event = await self._events.get()
@@ -349,6 +348,27 @@ class BftProducer:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+
+    def _take_buffered(self, height: int, committee: Committee) -> list[Message]:
+        """The messages buffered for `height` that pass the checks of its committee.
+
+        They arrived before this node had the committee to check them against (see
+        ``_classify``), so they are checked now: forged ones are dropped here and never
+        reach the agreement.
+        """
+        msgs = self._future.pop(height, [])
+        self._buffered -= len(msgs)
+        checker = self.checker
+        assert checker is not None
+        kept = []
+        for msg in msgs:
+            try:
+                checker.check(msg, committee)
+            except ConsensusError as exc:
+                log.debug("dropped a buffered message of height %d: %s", height, exc)
+                continue
+            kept.append(msg)
+        return kept
 
     def _me(self, committee: Committee, prev_seed: bytes) -> Me | None:
         signer = self.signer
@@ -778,7 +798,10 @@ class BftProducer:
                 self._buffered += 1
             self._post("ahead", msg.height)
             return Verdict.IGNORE
-        if committee is None or checker is None:
+        if committee is None or checker is None or committee.height != msg.height:
+            # Between heights (the next committee is set while its empty block is made) a late
+            # message of the decided height would be checked against the wrong committee and
+            # its honest sender penalized.
             return Verdict.IGNORE
         try:
             checker.check(msg, committee)
