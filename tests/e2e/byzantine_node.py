@@ -2,9 +2,11 @@
 
 Run as ``python tests/e2e/byzantine_node.py --mode MODE <pv node network options>``. Modes
 (comma-separated): ``equivocate`` (every vote and proposal goes out twice, the second for a
-different value), ``invalid`` (its blocks carry a wrong state root), ``garbage`` (after
-``--garbage-after`` seconds it writes undecryptable frames into every session). Nothing here
-is reachable from the ``pv`` command.
+different value), ``invalid`` (its blocks carry a wrong state root), ``forge`` (beside each
+vote it sends precommits of the next height for a made-up block in the other validators'
+names, signed with its own key and claiming a huge weight: messages a node cannot check
+until that height starts), ``garbage`` (after ``--garbage-after`` seconds it writes
+undecryptable frames into every session). Nothing here is reachable from the ``pv`` command.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from eth_hash.auto import keccak
 from powerverse.chain.blockchain import genesis_hash
 from powerverse.chain.blockcodec import encode_header
 from powerverse.chain.genesis import load_genesis
-from powerverse.consensus.messages import Message, Proposal, Vote, encode
+from powerverse.consensus.messages import Message, Proposal, Step, Vote, encode
 from powerverse.node.bft import TOPIC_CONSENSUS, TOPIC_PROPOSAL, BftProducer
 from powerverse.node.runner import NodeConfig, start_node
 from powerverse.node.validator_key import ValidatorKey
@@ -41,6 +43,8 @@ class ByzantineProducer(BftProducer):
 
     def _broadcast(self, msg: Message) -> None:
         super()._broadcast(msg)
+        if "forge" in self.modes and isinstance(msg, Vote) and self.committee is not None:
+            self._forge_next_height(msg)
         if "equivocate" not in self.modes or not isinstance(msg, Vote | Proposal):
             return
         # A second signed message for the same slot, straight to the network (no WAL).
@@ -50,6 +54,25 @@ class ByzantineProducer(BftProducer):
             self._publish(TOPIC_PROPOSAL, bytes(rlp.encode([encode(twin), b""])))
         else:
             self._publish(TOPIC_CONSENSUS, encode(twin))
+
+    def _forge_next_height(self, own: Vote) -> None:
+        assert self.committee is not None
+        bogus = keccak(b"forged block" + own.value)
+        weight = replace(own.credential, weight=10**9)
+        for voter in self.committee.stakes:
+            if voter == own.voter:
+                continue
+            forged = Vote(
+                height=own.height + 1,
+                round=0,
+                step=Step.PRECOMMIT,
+                value=bogus,
+                voter=voter,
+                credential=weight,
+                signature=b"",
+            )
+            forged = replace(forged, signature=self._sign(forged.signing_bytes(self._ctx)))
+            self._publish(TOPIC_CONSENSUS, encode(forged))
 
     def _post(self, kind: str, data: Any) -> None:
         if kind == "built" and "invalid" in self.modes:
