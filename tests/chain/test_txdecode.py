@@ -174,3 +174,73 @@ def test_the_sender_is_cached_on_the_transaction() -> None:
     assert txdecode._signing_message(tx) is not None  # the quick path applies
     sender = txdecode.sender_of(tx)
     assert tx.sender == sender == bytes.fromhex(KEY.address[2:])
+
+
+# Fields as they come out of the RLP decoder: byte strings (some with a leading zero, some of
+# an address's length or near it) and lists (empty, of atoms, nested), in and out of place.
+_atoms = st.one_of(
+    st.binary(max_size=3),
+    st.binary(min_size=19, max_size=21),
+    st.builds(lambda b: b"\x00" + b, st.binary(max_size=2)),
+    st.binary(max_size=40),
+)
+_items = st.recursive(_atoms, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+@st.composite
+def field_lists(draw: st.DrawFn) -> tuple[type, list[object]]:
+    """A transaction kind and a decoded item, mostly of its plain shape, with mutations."""
+    cls = draw(st.sampled_from(sorted(txdecode._SHAPES, key=lambda c: c.__name__)))
+    shape = txdecode._SHAPES[cls]
+    fields: list[object] = []
+    for i in range(shape.size):
+        if i == shape.access_list:
+            fields.append(draw(st.one_of(st.just([]), _items)))
+        elif i == shape.to:
+            fields.append(
+                draw(st.one_of(st.binary(min_size=20, max_size=20), st.just(b""), _items))
+            )
+        else:
+            fields.append(
+                draw(st.one_of(st.binary(max_size=4).filter(lambda b: b[:1] != b"\0"), _items))
+            )
+    cut = draw(st.integers(0, 2))
+    if cut == 1 and fields:
+        fields.pop(draw(st.integers(0, len(fields) - 1)))
+    elif cut == 2:
+        fields.append(draw(_items))
+    return cls, fields
+
+
+def _sedes_outcome(cls: type, item: object) -> object:
+    try:
+        return tuple(cls._meta.sedes.deserialize(item))  # type: ignore[attr-defined]
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=600, deadline=None)
+@given(case=field_lists())
+def test_plain_fields_are_what_the_sedes_make_of_them(case: tuple[type, list[object]]) -> None:
+    """Whatever `_plain_fields` takes, the kind's rlp sedes deserialize to the same values;
+    what it leaves (None) goes to the sedes, which may take or refuse it."""
+    cls, item = case
+    fields = txdecode._plain_fields(item, txdecode._SHAPES[cls])
+    if fields is not None:
+        assert fields == _sedes_outcome(cls, item)
+        assert cls(*fields) == cls(*cls._meta.sedes.deserialize(item))  # type: ignore[attr-defined]
+
+
+def test_plain_fields_leave_the_unusual_to_the_sedes() -> None:
+    shape = txdecode._SHAPES[txdecode.DynamicFeeTransaction]
+    good: list[object] = [b"\x01", b"", b"\x01", b"\x02", b"R\x08", b"\x11" * 20, b"\x01", b"",
+                          [], b"", b"\x05", b"\x06"]  # fmt: skip
+    assert txdecode._plain_fields(good, shape) == (1, 0, 1, 2, 21_000, b"\x11" * 20, 1, b"",
+                                                   (), 0, 5, 6)  # fmt: skip
+    for at, bad in ((1, b"\x00\x01"), (5, b"\x11" * 19), (8, [[b"\x11" * 20, []]]), (8, b""),
+                    (0, [b"\x01"])):  # fmt: skip
+        mutated = [*good]
+        mutated[at] = bad
+        assert txdecode._plain_fields(mutated, shape) is None, (at, bad)
+    assert txdecode._plain_fields(good[:-1], shape) is None
+    assert txdecode._plain_fields(tuple(good), shape) is None
